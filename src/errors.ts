@@ -1,0 +1,92 @@
+/**
+ * The one list of error codes the bridge can report. A code is stable: it appears in logs, dead-letter headers,
+ * metrics and the delivery history, so dashboards and replays can filter on it. Renaming one is a breaking change.
+ *
+ * `disposition` says what a failure of this kind does to the event:
+ * - `dead-letter`: only this event is wrong (bad data, a rule that cannot render it, Genesys refusing it). A retry
+ *   cannot help; the event goes to the dead-letter topic and the partition moves on.
+ * - `retry`: a transient fault (timeout, 5xx, 429). The same event is tried again later.
+ * - `pause`: the bridge itself is misconfigured or Genesys is unreachable for everyone. Dead-lettering would empty the
+ *   topic into the DLQ, so consumption stops and is probed until the cause is gone.
+ * - `fatal`: the process cannot run at all (bad configuration, bad rules file at start-up).
+ */
+export type Disposition = 'dead-letter' | 'retry' | 'pause' | 'fatal';
+
+export const ERROR_CODES = {
+  CONFIG_INVALID: { disposition: 'fatal', summary: 'the configuration is invalid' },
+  RULES_INVALID: { disposition: 'fatal', summary: 'the rules file is invalid' },
+  DECODE_FAILED: { disposition: 'dead-letter', summary: 'the event value could not be decoded' },
+  TEMPLATE_VARIABLE_MISSING: { disposition: 'dead-letter', summary: 'a template names a field the event lacks' },
+  TEMPLATE_RENDER_FAILED: { disposition: 'dead-letter', summary: 'a template could not be rendered' },
+  INVALID_ADDRESS: { disposition: 'dead-letter', summary: 'a rendered address is not well formed' },
+  GENESYS_REJECTED: { disposition: 'dead-letter', summary: 'Genesys refused the request as invalid' },
+  GENESYS_INVALID_CLIENT: {
+    disposition: 'pause',
+    summary: 'the token endpoint refused the OAuth client (invalid_client)',
+  },
+  GENESYS_TOKEN_REFUSED: {
+    disposition: 'pause',
+    summary: 'the token endpoint refused the grant (e.g. unauthorized_client)',
+  },
+  GENESYS_UNAUTHORIZED: { disposition: 'pause', summary: 'Genesys refused a freshly issued token (401)' },
+  GENESYS_FORBIDDEN: { disposition: 'pause', summary: "the OAuth client's role lacks a permission (403)" },
+  GENESYS_RATE_LIMITED: { disposition: 'retry', summary: 'Genesys asked us to slow down (429)' },
+  GENESYS_UNAVAILABLE: { disposition: 'retry', summary: 'Genesys answered with a server error or timeout' },
+  GENESYS_UNREACHABLE: { disposition: 'retry', summary: 'Genesys could not be reached' },
+  TOKEN_UNAVAILABLE: { disposition: 'retry', summary: 'no access token could be obtained' },
+  DEAD_LETTER_FAILED: { disposition: 'retry', summary: 'the dead-letter topic could not be written' },
+} as const satisfies Record<string, { disposition: Disposition; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface BridgeErrorOptions {
+  /** HTTP status of the response that caused it, when there was one. */
+  status?: number;
+  /** Genesys' ININ-Correlation-Id of the failed call: what Genesys support asks for. */
+  correlationId?: string;
+  /** For 429: how long Genesys asked us to wait. */
+  retryAfterMs?: number;
+  /** The underlying error. Only errors whose message is known to be free of secrets and personal data. */
+  cause?: Error;
+}
+
+/**
+ * Every failure the pipeline reasons about. Messages must never contain secrets, tokens, addresses, phone numbers or
+ * bodies: they are written to logs and dead-letter headers as they are.
+ */
+export class BridgeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number | undefined;
+  readonly correlationId: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: BridgeErrorOptions = {}) {
+    super(message, options.cause ? { cause: options.cause } : undefined);
+    this.name = 'BridgeError';
+    this.code = code;
+    this.status = options.status;
+    this.correlationId = options.correlationId;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  get disposition(): Disposition {
+    return ERROR_CODES[this.code].disposition;
+  }
+
+  /** Whether trying the same thing again later can succeed without anyone changing anything. */
+  get retryable(): boolean {
+    return this.disposition === 'retry' || this.disposition === 'pause';
+  }
+}
+
+export function isBridgeError(error: unknown): error is BridgeError {
+  return error instanceof BridgeError;
+}
+
+/** Thrown when the shutdown signal aborts a wait or a call: not a failure of the event. */
+export class ShutdownError extends Error {
+  constructor() {
+    super('shutting down');
+    this.name = 'ShutdownError';
+  }
+}

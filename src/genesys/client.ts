@@ -1,0 +1,136 @@
+import type { Got } from 'got';
+import { BridgeError, ShutdownError } from '../errors.js';
+import { headerValue } from './http.js';
+import type { TokenProvider } from './token-provider.js';
+
+export interface GenesysRequest {
+  readonly method: 'POST';
+  /** Path below the API base URL, starting with `/api/v2/`. */
+  readonly path: string;
+  readonly body: unknown;
+}
+
+export interface GenesysResponse {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** ININ-Correlation-Id of the call that succeeded. */
+  readonly correlationId: string | undefined;
+  /** HTTP calls made, including a retry after a 401. */
+  readonly calls: number;
+}
+
+export interface GenesysClientOptions {
+  readonly apiBaseUrl: string;
+  readonly http: Got;
+  readonly tokens: TokenProvider;
+}
+
+const CORRELATION_HEADER = 'inin-correlation-id';
+
+/**
+ * Calls the Genesys Cloud API with the client-credentials token. One call per `send`, plus exactly one more when the
+ * token was refused (401): tokens can be revoked or idle out early. Every other failure becomes a BridgeError whose
+ * code decides, in one place (delivery/outcome.ts), whether to retry, dead-letter or pause.
+ */
+export class GenesysClient {
+  readonly #options: GenesysClientOptions;
+
+  constructor(options: GenesysClientOptions) {
+    this.#options = options;
+  }
+
+  async send(request: GenesysRequest, signal?: AbortSignal): Promise<GenesysResponse> {
+    let calls = 0;
+    for (;;) {
+      const token = await this.#options.tokens.getToken(signal);
+      calls += 1;
+      const response = await this.#call(request, token.reveal(), signal);
+      if (response.statusCode === 401 && calls === 1) {
+        this.#options.tokens.invalidate(token);
+        continue;
+      }
+      const correlationId = headerValue(response.headers, CORRELATION_HEADER);
+      const body = parseBody(response.body);
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        return { status: response.statusCode, body: body ?? {}, correlationId, calls };
+      }
+      throw errorFromResponse(request, response.statusCode, body, response.headers, correlationId);
+    }
+  }
+
+  async #call(request: GenesysRequest, accessToken: string, signal: AbortSignal | undefined) {
+    try {
+      return await this.#options.http(`${this.#options.apiBaseUrl}${request.path}`, {
+        method: request.method,
+        json: request.body,
+        headers: { authorization: `Bearer ${accessToken}` },
+        responseType: 'text',
+        signal,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw new ShutdownError();
+      // got's errors carry the request options (the bearer token, the body): keep only the error code.
+      const code = (error as { code?: string }).code ?? 'network error';
+      const kind = code === 'ETIMEDOUT' ? 'GENESYS_UNAVAILABLE' : 'GENESYS_UNREACHABLE';
+      throw new BridgeError(kind, `${request.method} ${routeOf(request.path)} failed: ${code}`);
+    }
+  }
+}
+
+/** Turns a Genesys error response into a BridgeError. The message holds codes and field names, never values. */
+export function errorFromResponse(
+  request: GenesysRequest,
+  status: number,
+  body: Record<string, unknown> | undefined,
+  headers: Record<string, string | string[] | undefined>,
+  correlationId: string | undefined,
+): BridgeError {
+  const genesysCode = typeof body?.['code'] === 'string' ? body['code'] : undefined;
+  const fields = Array.isArray(body?.['details'])
+    ? (body['details'] as unknown[])
+        .map((d) => (d && typeof d === 'object' ? (d as Record<string, unknown>)['fieldName'] : undefined))
+        .filter((f): f is string => typeof f === 'string')
+    : [];
+  const what =
+    `${request.method} ${routeOf(request.path)} answered HTTP ${status}` +
+    (genesysCode ? ` (${genesysCode})` : '') +
+    (fields.length > 0 ? ` for ${fields.join(', ')}` : '') +
+    (correlationId ? `, ININ-Correlation-Id ${correlationId}` : '');
+  const options = { status, correlationId };
+
+  if (status === 401) return new BridgeError('GENESYS_UNAUTHORIZED', `${what} with a freshly issued token`, options);
+  if (status === 403) return new BridgeError('GENESYS_FORBIDDEN', what, options);
+  if (status === 429) {
+    return new BridgeError('GENESYS_RATE_LIMITED', what, { ...options, retryAfterMs: retryAfterMs(headers, body) });
+  }
+  if (status === 408 || status >= 500) return new BridgeError('GENESYS_UNAVAILABLE', what, options);
+  return new BridgeError('GENESYS_REJECTED', what, options);
+}
+
+/** Retry-After in seconds, or the `[42]` in the 429 message when a proxy dropped the header. */
+function retryAfterMs(
+  headers: Record<string, string | string[] | undefined>,
+  body: Record<string, unknown> | undefined,
+): number | undefined {
+  const header = headerValue(headers, 'retry-after');
+  const seconds = header !== undefined ? Number(header) : NaN;
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const message = typeof body?.['message'] === 'string' ? body['message'] : '';
+  const match = /\[(\d+)\]/.exec(message);
+  return match?.[1] ? Number(match[1]) * 1000 : undefined;
+}
+
+/** The path with ids replaced, so that messages and span names stay free of identifiers. */
+export function routeOf(path: string): string {
+  return path.replace(/\/contactlists\/[^/]+/, '/contactlists/{contactListId}').replace(/\?.*$/, '');
+}
+
+function parseBody(text: string): Record<string, unknown> | undefined {
+  if (text === '') return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : { items: value };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,89 @@
+import { Liquid, type Template as LiquidTemplate } from 'liquidjs';
+import { BridgeError } from '../errors.js';
+
+/**
+ * Templates are Liquid (`{{ customer.name }}`), parsed once when the rules file is loaded. Variables are strict: a
+ * field the event lacks, or holds as null, fails that event's delivery instead of putting an empty string in an email.
+ */
+export type TemplateMode = 'text' | 'html' | 'header';
+
+export interface Template {
+  readonly source: string;
+  /** Names the template in errors, e.g. `action.agentlessEmail.subject`. */
+  readonly field: string;
+  render(scope: Record<string, unknown>): string;
+}
+
+const options = { strictVariables: true, strictFilters: true, ownPropertyOnly: true } as const;
+const plain = new Liquid(options);
+const html = new Liquid({ ...options, outputEscape: 'escape' });
+
+export class TemplateSyntaxError extends Error {
+  constructor(
+    readonly field: string,
+    readonly line: number | undefined,
+    readonly column: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TemplateSyntaxError';
+  }
+}
+
+export function compileTemplate(source: string, field: string, mode: TemplateMode): Template {
+  const engine = mode === 'html' ? html : plain;
+  let parsed: LiquidTemplate[];
+  try {
+    parsed = engine.parse(source);
+  } catch (error) {
+    const e = error as Error & { token?: { getPosition?: () => [number, number] } };
+    const [line, column] = e.token?.getPosition?.() ?? [undefined, undefined];
+    throw new TemplateSyntaxError(field, line, column, `${field}: invalid template: ${firstLine(e.message)}`);
+  }
+  return {
+    source,
+    field,
+    render(scope) {
+      let out: string;
+      try {
+        out = engine.renderSync(parsed, scope) as string;
+      } catch (error) {
+        const message = (error as Error).message;
+        const variable = /undefined variable: ([^,]+)/.exec(message)?.[1];
+        if (variable !== undefined) {
+          throw new BridgeError(
+            'TEMPLATE_VARIABLE_MISSING',
+            `${field}: the event has no value for "${variable}"`,
+          );
+        }
+        // Other render errors (a filter given a value it cannot use) may quote the value: keep only the kind.
+        throw new BridgeError('TEMPLATE_RENDER_FAILED', `${field}: could not be rendered (${(error as Error).name})`);
+      }
+      // A CR or LF in a subject, a name or an address would let an event inject mail headers.
+      return mode === 'header' ? out.replace(/[\r\n]+/g, ' ').trim() : out;
+    },
+  };
+}
+
+/**
+ * The scope templates see: the event with null-valued fields removed, so that strict variables treat null as missing.
+ * Non-object events (a bare string or array) expose nothing.
+ */
+export function templateScope(event: unknown): Record<string, unknown> {
+  const pruned = withoutNulls(event);
+  return pruned && typeof pruned === 'object' && !Array.isArray(pruned) ? (pruned as Record<string, unknown>) : {};
+}
+
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+    return out;
+  }
+  return value;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0] ?? message;
+}

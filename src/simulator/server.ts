@@ -1,0 +1,277 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorBody } from './error-body.js';
+import { validateAgentlessEmail } from './validation.js';
+
+/**
+ * A Genesys Cloud simulator: the token endpoint and the agentless actions, speaking the contracts in GENESYS.md over
+ * real HTTP. It is a product feature (local development, the demo, tests, benchmarks), not a test double: the bridge
+ * talks to it exactly as it talks to Genesys, through GENESYS_API_URL and GENESYS_LOGIN_URL.
+ *
+ * Admin endpoints under /__simulator/ let tests read what it received:
+ *   GET    /__simulator/requests[?path=/api/v2/...]   what it received, oldest first
+ *   DELETE /__simulator/requests                      forget it
+ */
+
+export interface SimulatorClient {
+  readonly id: string;
+  readonly secret: string;
+}
+
+export interface SimulatorOptions {
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  /** OAuth clients the token endpoint accepts. */
+  readonly clients?: readonly SimulatorClient[];
+  /** `expires_in` of issued tokens. Genesys allows 300 to 172800 s; the default is Genesys' 86400. */
+  readonly tokenLifetimeS?: number;
+  /** Genesys' status for invalid_client is unverified (400 or 401); the bridge must handle both. */
+  readonly invalidClientStatus?: 400 | 401;
+}
+
+export interface ReceivedRequest {
+  readonly seq: number;
+  readonly receivedAt: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly correlationId: string;
+  /** The OAuth client whose token authorised the call, or that asked for a token. */
+  readonly clientId: string | undefined;
+  /** The parsed JSON body (API calls only; token requests are recorded without their credentials). */
+  readonly body?: unknown;
+  /** What the simulator answered (API calls only). */
+  readonly response?: unknown;
+}
+
+export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = { id: 'geb-local-client', secret: 'geb-local-secret' };
+
+const MAX_REQUEST_BYTES = 512_000;
+
+interface IssuedToken {
+  readonly clientId: string;
+  readonly expiresAtMs: number;
+}
+
+export class GenesysSimulator {
+  readonly #server: Server;
+  readonly #clients = new Map<string, string>();
+  readonly #tokens = new Map<string, IssuedToken>();
+  readonly #received: ReceivedRequest[] = [];
+  #tokenLifetimeS: number;
+  readonly #invalidClientStatus: 400 | 401;
+  #seq = 0;
+  #tokensIssued = 0;
+  #url = '';
+
+  private constructor(options: SimulatorOptions) {
+    for (const client of options.clients ?? [DEFAULT_SIMULATOR_CLIENT]) this.#clients.set(client.id, client.secret);
+    this.#tokenLifetimeS = options.tokenLifetimeS ?? 86_400;
+    this.#invalidClientStatus = options.invalidClientStatus ?? 401;
+    this.#server = createServer((req, res) => {
+      this.#route(req, res).catch((error: unknown) => {
+        if (!res.headersSent) this.#json(res, 500, errorBody(500, 'internal.server.error', String(error), randomUUID()));
+      });
+    });
+    this.#server.keepAliveTimeout = 30_000;
+  }
+
+  static async start(options: SimulatorOptions = {}): Promise<GenesysSimulator> {
+    const simulator = new GenesysSimulator(options);
+    await new Promise<void>((resolve, reject) => {
+      simulator.#server.once('error', reject);
+      simulator.#server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = simulator.#server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    simulator.#url = `http://${host}:${address.port}`;
+    return simulator;
+  }
+
+  /** Base URL: both GENESYS_API_URL and GENESYS_LOGIN_URL point here. */
+  get url(): string {
+    return this.#url;
+  }
+
+  received(path?: string): ReceivedRequest[] {
+    return this.#received.filter((r) => path === undefined || r.path === path);
+  }
+
+  clearReceived(): void {
+    this.#received.length = 0;
+  }
+
+  /** Adds or changes an OAuth client, e.g. to "fix" credentials while a bridge is paused on invalid_client. */
+  setClient(client: SimulatorClient): void {
+    this.#clients.set(client.id, client.secret);
+  }
+
+  setTokenLifetime(seconds: number): void {
+    this.#tokenLifetimeS = seconds;
+  }
+
+  /** Every issued token stops working at once, as after `DELETE /api/v2/tokens/me`. */
+  revokeTokens(): void {
+    this.#tokens.clear();
+  }
+
+  /** How many tokens the token endpoint issued. */
+  get tokensIssued(): number {
+    return this.#tokensIssued;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const correlationId = randomUUID();
+    res.setHeader('ININ-Correlation-Id', correlationId);
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const path = url.pathname;
+    const raw = await readBody(req);
+
+    if (path.startsWith('/__simulator/')) return this.#admin(req.method ?? 'GET', path, url, res);
+    if (raw === undefined) {
+      return this.#json(
+        res,
+        413,
+        errorBody(413, 'request.entity.too.large', `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`, correlationId),
+      );
+    }
+    if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
+    if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
+      return this.#api(req, raw, res, correlationId, path, validateAgentlessEmail, (body) => ({
+        id: randomUUID(),
+        conversationId: randomUUID(),
+        senderType: body['senderType'],
+        fromAddress: body['fromAddress'],
+        toAddresses: body['toAddresses'],
+        ...(body['replyToAddress'] !== undefined && { replyToAddress: body['replyToAddress'] }),
+        ...(body['subject'] !== undefined && { subject: body['subject'] }),
+        dateCreated: new Date().toISOString(),
+      }));
+    }
+    this.#json(res, 404, errorBody(404, 'not.found', `No route for ${req.method} ${path}.`, correlationId));
+  }
+
+  #token(req: IncomingMessage, raw: string, res: ServerResponse, correlationId: string): void {
+    const credentials = parseBasic(req.headers.authorization);
+    const form = new URLSearchParams(raw);
+    const record = (status: number) =>
+      this.#record({ method: 'POST', path: '/oauth/token', status, correlationId, clientId: credentials?.id });
+    if (form.get('grant_type') !== 'client_credentials') {
+      record(400);
+      return this.#json(res, 400, {
+        error: 'unsupported_grant_type',
+        description: 'grant type is not supported',
+        error_description: 'grant type is not supported',
+      });
+    }
+    if (!credentials || this.#clients.get(credentials.id) !== credentials.secret) {
+      record(this.#invalidClientStatus);
+      return this.#json(res, this.#invalidClientStatus, {
+        error: 'invalid_client',
+        description: 'authentication failed',
+        error_description: 'authentication failed',
+      });
+    }
+    const token = randomBytes(32).toString('base64url');
+    this.#tokens.set(token, { clientId: credentials.id, expiresAtMs: Date.now() + this.#tokenLifetimeS * 1000 });
+    this.#tokensIssued += 1;
+    record(200);
+    this.#json(res, 200, { access_token: token, token_type: 'bearer', expires_in: this.#tokenLifetimeS });
+  }
+
+  #api(
+    req: IncomingMessage,
+    raw: string,
+    res: ServerResponse,
+    correlationId: string,
+    path: string,
+    validate: (body: unknown) => { fieldName: string; errorCode: string }[],
+    respond: (body: Record<string, unknown>) => Record<string, unknown>,
+  ): void {
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
+    const record = (status: number, body: unknown, response: unknown) =>
+      this.#record({ method: 'POST', path, status, correlationId, clientId: issued?.clientId, body, response });
+
+    if (!issued || issued.expiresAtMs <= Date.now()) {
+      const error =
+        bearer === undefined
+          ? errorBody(401, 'authentication.required', 'No authentication bearer token specified in authorization header.', correlationId)
+          : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
+      record(401, undefined, error);
+      return this.#json(res, 401, error);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      const error = errorBody(400, 'bad.request', 'The request could not be understood by the server due to malformed syntax.', correlationId);
+      record(400, undefined, error);
+      return this.#json(res, 400, error);
+    }
+    const problems = validate(body);
+    if (problems.length > 0) {
+      const error = errorBody(
+        400,
+        'bad.request',
+        `Invalid request: ${problems.map((p) => `${p.fieldName} (${p.errorCode})`).join(', ')}`,
+        correlationId,
+        problems.map((p) => ({ fieldName: p.fieldName, errorCode: p.errorCode })),
+      );
+      record(400, body, error);
+      return this.#json(res, 400, error);
+    }
+    const response = { ...respond(body as Record<string, unknown>), selfUri: `${path}/${correlationId}` };
+    record(200, body, response);
+    this.#json(res, 200, response);
+  }
+
+  #admin(method: string, path: string, url: URL, res: ServerResponse): void {
+    if (path === '/__simulator/requests' && method === 'GET') {
+      return this.#json(res, 200, this.received(url.searchParams.get('path') ?? undefined));
+    }
+    if (path === '/__simulator/requests' && method === 'DELETE') {
+      this.clearReceived();
+      res.writeHead(204).end();
+      return;
+    }
+    this.#json(res, 404, { message: `no admin route ${method} ${path}` });
+  }
+
+  #record(entry: Omit<ReceivedRequest, 'seq' | 'receivedAt'>): void {
+    this.#seq += 1;
+    this.#received.push({ seq: this.#seq, receivedAt: new Date().toISOString(), ...entry });
+  }
+
+  #json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+/** The body as text, or undefined when it exceeds Genesys' request size limit. */
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+  }
+  return size > MAX_REQUEST_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
+}
+
+function parseBasic(header: string | undefined): SimulatorClient | undefined {
+  const encoded = /^Basic (.+)$/i.exec(header ?? '')?.[1];
+  if (!encoded) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { startBridge, type Bridge } from '../../src/bridge.js';
+import { loadConfig } from '../../src/config.js';
+import type { RetryPolicy } from '../../src/delivery/retry-policy.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function writeRulesFile(yaml: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'geb-rules-'));
+  const file = join(dir, 'rules.yaml');
+  await writeFile(file, yaml);
+  return file;
+}
+
+/** Captures the JSON log lines a bridge writes. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    done();
+  }
+  records(): Record<string, unknown>[] {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface InProcessBridge {
+  readonly bridge: Bridge;
+  readonly logs: LogCapture;
+}
+
+/** Starts a bridge in this process, configured through the same environment variables users set. */
+export async function startTestBridge(env: Record<string, string>, retryPolicy?: RetryPolicy): Promise<InProcessBridge> {
+  const config = loadConfig({ KAFKA_START_FROM: 'earliest', LOG_LEVEL: 'debug', ...env });
+  const logs = new LogCapture();
+  const bridge = await startBridge({
+    config,
+    logger: createLogger(config.logLevel, logs),
+    shutdownGraceMs: 2_000,
+    ...(retryPolicy && { retryPolicy }),
+    onCrash: (error) => {
+      throw error;
+    },
+  });
+  return { bridge, logs };
+}
+
+export interface ChildBridge {
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `geb run` as users run it: a separate process from the CLI entry point. */
+export function spawnBridge(env: Record<string, string>): ChildBridge {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run'], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', KAFKA_START_FROM: 'earliest', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  return {
+    output: () => output,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * A real Apache Kafka broker (KRaft, single node) for tests, the demo and the benchmarks, with nothing but Java:
+ * the jars come from Maven Central through Maven (test/support/kafka/pom.xml), cached in .cache/ and reused.
+ * If `mvn` is not on the PATH, a Maven distribution is itself fetched from Maven Central into .cache/ first.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+
+const run = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const POM = join(ROOT, 'test', 'support', 'kafka', 'pom.xml');
+const CACHE = join(ROOT, '.cache');
+const MAVEN_VERSION = '3.9.9';
+const MAVEN_CENTRAL = 'https://repo.maven.apache.org/maven2';
+
+export interface KafkaBroker {
+  /** `host:port`, for KAFKA_BROKERS. */
+  readonly brokers: string;
+  /** The broker's own log, for a failing test to print. */
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+type Log = (line: string) => void;
+
+async function kafkaVersion(): Promise<string> {
+  const pom = await readFile(POM, 'utf8');
+  const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
+  if (!version) throw new Error(`${POM} has no <kafka.version>`);
+  return version;
+}
+
+/** The classpath folder of the broker's jars, fetched once. */
+export async function ensureKafkaJars(log: Log = () => {}): Promise<string> {
+  const libs = join(CACHE, `kafka-${await kafkaVersion()}`, 'libs');
+  const marker = join(libs, '.complete');
+  if (existsSync(marker)) return libs;
+  const mvn = await findMaven(log);
+  log(`fetching the Kafka broker jars from Maven Central into ${libs} …`);
+  await rm(libs, { recursive: true, force: true });
+  try {
+    await run(
+      mvn,
+      ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`Maven could not fetch the Kafka jars: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+  await writeFile(marker, new Date().toISOString());
+  return libs;
+}
+
+/** `mvn` from the PATH, or a Maven distribution fetched from Maven Central (checksum verified) into .cache/. */
+async function findMaven(log: Log): Promise<string> {
+  try {
+    await run('mvn', ['--version']);
+    return 'mvn';
+  } catch {
+    // not installed: fetch it below
+  }
+  const home = join(CACHE, `apache-maven-${MAVEN_VERSION}`);
+  const bin = join(home, 'bin', 'mvn');
+  if (existsSync(bin)) return bin;
+  const url = `${MAVEN_CENTRAL}/org/apache/maven/apache-maven/${MAVEN_VERSION}/apache-maven-${MAVEN_VERSION}-bin.tar.gz`;
+  log(`mvn is not on the PATH: fetching Maven ${MAVEN_VERSION} from Maven Central …`);
+  const [archive, checksum] = await Promise.all([download(url), download(`${url}.sha512`)]);
+  const expected = checksum.toString('utf8').trim().split(/\s+/)[0];
+  const actual = createHash('sha512').update(archive).digest('hex');
+  if (actual !== expected) throw new Error(`Maven download ${url} failed its SHA-512 check`);
+  await mkdir(CACHE, { recursive: true });
+  const tarball = join(CACHE, `apache-maven-${MAVEN_VERSION}-bin.tar.gz`);
+  await writeFile(tarball, archive);
+  await run('tar', ['-xzf', tarball, '-C', CACHE]);
+  await rm(tarball);
+  return bin;
+}
+
+async function download(url: string): Promise<Buffer> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url} answered HTTP ${response.status}`);
+  return Buffer.from(await response.arrayBuffer());
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface StartOptions {
+  readonly log?: Log;
+  /** Extra server.properties lines (listeners for SASL/TLS tests, say). */
+  readonly extraProperties?: Readonly<Record<string, string>>;
+}
+
+/** Formats a fresh KRaft log directory and starts a broker on free loopback ports; resolves once it serves metadata. */
+export async function startKafkaBroker(options: StartOptions = {}): Promise<KafkaBroker> {
+  const log = options.log ?? (() => {});
+  const libs = await ensureKafkaJars(log);
+  const dir = await mkdtemp(join(tmpdir(), 'geb-kafka-'));
+  const [port, controllerPort] = [await freePort(), await freePort()];
+  const properties: Record<string, string> = {
+    'process.roles': 'broker,controller',
+    'node.id': '1',
+    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'log.dirs': join(dir, 'data'),
+    'num.partitions': '1',
+    'auto.create.topics.enable': 'true',
+    'offsets.topic.replication.factor': '1',
+    'offsets.topic.num.partitions': '3',
+    'transaction.state.log.replication.factor': '1',
+    'transaction.state.log.min.isr': '1',
+    'group.initial.rebalance.delay.ms': '0',
+    'log.flush.interval.messages': '100000',
+    ...options.extraProperties,
+  };
+  const config = join(dir, 'server.properties');
+  await writeFile(config, Object.entries(properties).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  const logFile = join(dir, 'broker.log');
+  const log4j = join(dir, 'log4j.properties');
+  await writeFile(
+    log4j,
+    [
+      'log4j.rootLogger=INFO, file',
+      'log4j.appender.file=org.apache.log4j.FileAppender',
+      `log4j.appender.file.File=${logFile}`,
+      'log4j.appender.file.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka=INFO',
+      'log4j.logger.org.apache.kafka=WARN',
+      'log4j.logger.state.change.logger=WARN',
+    ].join('\n') + '\n',
+  );
+  const java = process.env['JAVA_HOME'] ? join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
+  const classpath = join(libs, '*');
+  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseSerialGC', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath];
+
+  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch((error: Error) => {
+    throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
+  });
+
+  // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
+  const watchdog = [
+    '"$@" &',
+    'child=$!',
+    "trap 'kill -KILL $child 2>/dev/null; exit 0' TERM INT",
+    `while kill -0 ${process.pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done`,
+    'kill -KILL $child 2>/dev/null',
+  ].join('\n');
+  const child: ChildProcess = spawn('sh', ['-c', watchdog, 'kafka-watchdog', java, ...jvm, 'kafka.Kafka', config], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  child.unref();
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killGroup);
+
+  const brokers = `127.0.0.1:${port}`;
+  const stop = async () => {
+    process.removeListener('exit', killGroup);
+    killGroup();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntilServing(brokers, () => exited, logFile);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { brokers, logFile, stop };
+}
+
+/** A random 16-byte cluster id in Kafka's base64url form. */
+function clusterId(): string {
+  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+}
+
+async function waitUntilServing(brokers: string, exited: () => boolean, logFile: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'geb-harness', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exited()) throw new Error(`the Kafka broker exited during start-up; see ${logFile}`);
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+      await admin.disconnect();
+      return;
+    } catch {
+      await admin.disconnect().catch(() => {});
+      if (Date.now() > deadline) throw new Error(`the Kafka broker did not come up within 90 s; see ${logFile}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}

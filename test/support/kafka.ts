@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { Kafka, Partitioners, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
+import { inject } from 'vitest';
+
+export function brokers(): string[] {
+  return inject('kafkaBrokers').split(',');
+}
+
+/** Topic and group names unique to one test, so tests never see each other's events or offsets. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}.${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
+}
+
+export function kafka(): Kafka {
+  return new Kafka({ clientId: 'geb-test', brokers: brokers(), logLevel: logLevel.NOTHING });
+}
+
+export async function createTopic(topic: string, numPartitions = 1): Promise<void> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface TestRecord {
+  key?: string;
+  value: string | Buffer | object | null;
+  headers?: IHeaders;
+  partition?: number;
+}
+
+export async function produce(topic: string, records: TestRecord[]): Promise<void> {
+  const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: records.map((r) => ({
+        key: r.key ?? null,
+        value:
+          r.value === null || typeof r.value === 'string' || Buffer.isBuffer(r.value) ? r.value : JSON.stringify(r.value),
+        headers: r.headers,
+        partition: r.partition,
+      })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** The group's committed offset per partition; -1 where nothing was committed. */
+export async function committedOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((entry?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads every record of `topic` from the beginning until `count` arrived (or the timeout passed). */
+export async function readTopic(topic: string, count: number, timeoutMs = 20_000): Promise<KafkaMessage[]> {
+  const consumer = kafka().consumer({ groupId: uniqueName('reader') });
+  const seen: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message);
+      },
+    });
+    await waitFor(() => seen.length >= count, { timeoutMs, what: `${count} record(s) on ${topic}` });
+    return seen;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 20_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
