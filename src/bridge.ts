@@ -33,7 +33,10 @@ export interface Bridge {
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const { config, logger } = options;
   const rules = await loadRulesFile(config.rulesFile);
-  logger.info({ rulesFile: config.rulesFile, rules: rules.rules.length, topics: rules.topics }, 'rules loaded');
+  logger.info(
+    { rulesFile: config.rulesFile, rules: rules.rules.length, topics: rules.topics },
+    'rules loaded',
+  );
 
   const http = createHttp({ requestTimeoutMs: config.genesys.requestTimeoutMs });
   const tokens = new TokenProvider({

@@ -52,7 +52,10 @@ async function run(): Promise<number> {
   try {
     bridge = await startBridge({ config, logger });
   } catch (error) {
-    logger.fatal(isBridgeError(error) ? { code: error.code } : { err: error }, `cannot start: ${(error as Error).message}`);
+    logger.fatal(
+      isBridgeError(error) ? { code: error.code } : { err: error },
+      `cannot start: ${(error as Error).message}`,
+    );
     return isBridgeError(error) && error.disposition === 'fatal' ? 78 : 1;
   }
   await untilSignal(logger, () => bridge.close());
@@ -78,7 +81,9 @@ async function simulator(args: string[]): Promise<number> {
     return 64;
   }
   if (!Number.isInteger(lifetime) || lifetime < 1) {
-    process.stderr.write(`geb simulator: --token-lifetime-s "${values['token-lifetime-s']}" must be a positive whole number\n`);
+    process.stderr.write(
+      `geb simulator: --token-lifetime-s "${values['token-lifetime-s']}" must be a positive whole number\n`,
+    );
     return 64;
   }
   const logger = createLogger('info');

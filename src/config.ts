@@ -46,8 +46,16 @@ export const VARIABLES: readonly VariableSpec[] = [
     required: true,
     description: 'Comma-separated bootstrap brokers, `host:port` each.',
   },
-  { name: 'KAFKA_GROUP_ID', default: 'genesys-event-bridge', description: 'Consumer group the bridge joins.' },
-  { name: 'KAFKA_CLIENT_ID', default: 'genesys-event-bridge', description: 'Kafka client id (broker logs, quotas).' },
+  {
+    name: 'KAFKA_GROUP_ID',
+    default: 'genesys-event-bridge',
+    description: 'Consumer group the bridge joins.',
+  },
+  {
+    name: 'KAFKA_CLIENT_ID',
+    default: 'genesys-event-bridge',
+    description: 'Kafka client id (broker logs, quotas).',
+  },
   {
     name: 'KAFKA_START_FROM',
     default: 'latest',
@@ -77,7 +85,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   {
     name: 'GENESYS_LOGIN_URL',
-    description: 'Overrides the login base URL (`https://login.<region>`); the token is requested from `<url>/oauth/token`.',
+    description:
+      'Overrides the login base URL (`https://login.<region>`); the token is requested from `<url>/oauth/token`.',
   },
   {
     name: 'GENESYS_REQUEST_TIMEOUT_MS',
@@ -103,7 +112,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const region = reader.optional('GENESYS_REGION');
   if (region !== undefined && !isGenesysRegion(region)) {
-    problems.push(`GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`);
+    problems.push(
+      `GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
+    );
   }
   const apiUrl = reader.url('GENESYS_API_URL');
   const loginUrl = reader.url('GENESYS_LOGIN_URL');
@@ -131,7 +142,15 @@ export function loadConfig(env: Env = process.env): Config {
       clientSecret: new Secret(reader.secret('GENESYS_CLIENT_SECRET')),
       requestTimeoutMs: reader.integer('GENESYS_REQUEST_TIMEOUT_MS', 100, 600_000),
     },
-    logLevel: reader.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    logLevel: reader.oneOf('LOG_LEVEL', [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ] as const),
   };
 
   if (problems.length > 0) {

@@ -15,8 +15,12 @@ export type Disposition = 'dead-letter' | 'retry' | 'pause' | 'fatal';
 export const ERROR_CODES = {
   CONFIG_INVALID: { disposition: 'fatal', summary: 'the configuration is invalid' },
   RULES_INVALID: { disposition: 'fatal', summary: 'the rules file is invalid' },
+  TOPIC_MISSING: { disposition: 'fatal', summary: 'a topic the rules name does not exist' },
   DECODE_FAILED: { disposition: 'dead-letter', summary: 'the event value could not be decoded' },
-  TEMPLATE_VARIABLE_MISSING: { disposition: 'dead-letter', summary: 'a template names a field the event lacks' },
+  TEMPLATE_VARIABLE_MISSING: {
+    disposition: 'dead-letter',
+    summary: 'a template names a field the event lacks',
+  },
   TEMPLATE_RENDER_FAILED: { disposition: 'dead-letter', summary: 'a template could not be rendered' },
   INVALID_ADDRESS: { disposition: 'dead-letter', summary: 'a rendered address is not well formed' },
   GENESYS_REJECTED: { disposition: 'dead-letter', summary: 'Genesys refused the request as invalid' },

@@ -47,7 +47,12 @@ export class Pipeline {
 
   async handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
     const log = this.#deps.logger.child({
-      event: { topic: message.topic, partition: message.partition, offset: message.offset, key: keyOf(message) },
+      event: {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        key: keyOf(message),
+      },
     });
 
     let event: unknown;
@@ -70,7 +75,13 @@ export class Pipeline {
     }
     const scope = templateScope(event);
     for (const rule of rules) {
-      await this.#deliver(message, rule, scope, log.child({ rule: rule.name, action: rule.action.kind }), ctx);
+      await this.#deliver(
+        message,
+        rule,
+        scope,
+        log.child({ rule: rule.name, action: rule.action.kind }),
+        ctx,
+      );
     }
   }
 
@@ -118,7 +129,12 @@ export class Pipeline {
     }
   }
 
-  async #waitOut(outcome: Exclude<FailureOutcome, { kind: 'dead-letter' }>, attempt: number, log: Logger, ctx: HandleContext) {
+  async #waitOut(
+    outcome: Exclude<FailureOutcome, { kind: 'dead-letter' }>,
+    attempt: number,
+    log: Logger,
+    ctx: HandleContext,
+  ) {
     if (outcome.kind === 'pause') {
       if (this.#deps.health.pause(outcome.code, outcome.reason)) {
         log.error(
@@ -129,7 +145,10 @@ export class Pipeline {
       await wait(outcome.probeInMs, ctx);
       return;
     }
-    log.warn({ code: outcome.code, attempt, retryInMs: outcome.delayMs }, `delivery will be retried: ${outcome.reason}`);
+    log.warn(
+      { code: outcome.code, attempt, retryInMs: outcome.delayMs },
+      `delivery will be retried: ${outcome.reason}`,
+    );
     await wait(outcome.delayMs, ctx);
   }
 

@@ -3,7 +3,12 @@ import { backoffMs, type RetryPolicy } from './retry-policy.js';
 
 /** What happens next to a delivery that failed. */
 export type FailureOutcome =
-  | { readonly kind: 'retry'; readonly delayMs: number; readonly code: ErrorCode | 'INTERNAL'; readonly reason: string }
+  | {
+      readonly kind: 'retry';
+      readonly delayMs: number;
+      readonly code: ErrorCode | 'INTERNAL';
+      readonly reason: string;
+    }
   | { readonly kind: 'dead-letter'; readonly code: ErrorCode; readonly reason: string }
   | { readonly kind: 'pause'; readonly probeInMs: number; readonly code: ErrorCode; readonly reason: string };
 

@@ -98,10 +98,14 @@ export function errorFromResponse(
     (correlationId ? `, ININ-Correlation-Id ${correlationId}` : '');
   const options = { status, correlationId };
 
-  if (status === 401) return new BridgeError('GENESYS_UNAUTHORIZED', `${what} with a freshly issued token`, options);
+  if (status === 401)
+    return new BridgeError('GENESYS_UNAUTHORIZED', `${what} with a freshly issued token`, options);
   if (status === 403) return new BridgeError('GENESYS_FORBIDDEN', what, options);
   if (status === 429) {
-    return new BridgeError('GENESYS_RATE_LIMITED', what, { ...options, retryAfterMs: retryAfterMs(headers, body) });
+    return new BridgeError('GENESYS_RATE_LIMITED', what, {
+      ...options,
+      retryAfterMs: retryAfterMs(headers, body),
+    });
   }
   if (status === 408 || status >= 500) return new BridgeError('GENESYS_UNAVAILABLE', what, options);
   return new BridgeError('GENESYS_REJECTED', what, options);
@@ -129,7 +133,9 @@ function parseBody(text: string): Record<string, unknown> | undefined {
   if (text === '') return undefined;
   try {
     const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : { items: value };
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : { items: value };
   } catch {
     return undefined;
   }

@@ -111,7 +111,10 @@ export class TokenProvider {
         !(expiresIn > 0) ||
         (typeof tokenType === 'string' && tokenType.toLowerCase() !== 'bearer')
       ) {
-        throw new BridgeError('TOKEN_UNAVAILABLE', `token endpoint ${tokenUrl} answered 200 without a usable bearer token`);
+        throw new BridgeError(
+          'TOKEN_UNAVAILABLE',
+          `token endpoint ${tokenUrl} answered 200 without a usable bearer token`,
+        );
       }
       const lifetimeMs = expiresIn * 1000;
       const aheadMs = Math.min(MAX_REFRESH_AHEAD_MS, Math.max(MIN_REFRESH_AHEAD_MS, lifetimeMs / 10));
@@ -126,7 +129,8 @@ export class TokenProvider {
       return cached;
     }
 
-    const oauthError = typeof body?.['error'] === 'string' ? body['error'].replace(/[^a-z_]/gi, '') : undefined;
+    const oauthError =
+      typeof body?.['error'] === 'string' ? body['error'].replace(/[^a-z_]/gi, '') : undefined;
     if (oauthError === 'invalid_client') {
       throw new BridgeError(
         'GENESYS_INVALID_CLIENT',
@@ -143,7 +147,9 @@ export class TokenProvider {
         { status },
       );
     }
-    throw new BridgeError('TOKEN_UNAVAILABLE', `token endpoint ${tokenUrl} answered HTTP ${status}`, { status });
+    throw new BridgeError('TOKEN_UNAVAILABLE', `token endpoint ${tokenUrl} answered HTTP ${status}`, {
+      status,
+    });
   }
 }
 
@@ -170,7 +176,7 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });

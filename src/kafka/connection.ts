@@ -18,9 +18,10 @@ export function createKafka(options: KafkaConnectionOptions): Kafka {
     logLevel: verbose ? logLevel.INFO : logLevel.WARN,
     logCreator:
       () =>
-      ({ level, log: entry }: LogEntry) => {
-        const { message, ...rest } = entry;
-        const fields = { namespace: rest.namespace, error: rest['error'] as unknown, broker: rest['broker'] as unknown };
+      ({ namespace, level, log: entry }: LogEntry) => {
+        const { message } = entry;
+        const extra = entry as unknown as Record<string, unknown>;
+        const fields = { namespace, error: extra['error'], broker: extra['broker'] };
         if (level === logLevel.ERROR) log.error(fields, message);
         else if (level === logLevel.WARN) log.warn(fields, message);
         else log.debug(fields, message);

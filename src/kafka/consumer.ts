@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { ShutdownError } from '../errors.js';
+import { BridgeError, ShutdownError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { InboundMessage } from './message.js';
 
@@ -34,9 +34,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     if (!restart) options.onCrash(error);
   });
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
-    logger.info({ groupId, memberId: event.payload.memberId, assignment: event.payload.memberAssignment }, 'joined consumer group');
+    logger.info(
+      { groupId, memberId: event.payload.memberId, assignment: event.payload.memberAssignment },
+      'joined consumer group',
+    );
   });
 
+  await assertTopicsExist(kafka, topics);
   await consumer.connect();
   await consumer.subscribe({ topics: [...topics], fromBeginning });
   await consumer.run({
@@ -44,9 +48,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 4,
     eachBatch: async (payload: EachBatchPayload) => {
-      const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+      const { batch } = payload;
+      const heartbeat = () => payload.heartbeat();
       for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
+        if (!payload.isRunning() || payload.isStale()) break;
         try {
           await handle(
             {
@@ -65,8 +70,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           if (error instanceof ShutdownError) break;
           throw error;
         }
-        resolveOffset(message.offset);
-        await commitOffsetsIfNecessary();
+        payload.resolveOffset(message.offset);
+        await payload.commitOffsetsIfNecessary();
         await heartbeat();
       }
     },
@@ -80,4 +85,25 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       return stopping;
     },
   };
+}
+
+/**
+ * kafkajs would retry a subscription to a missing topic for minutes and then fail obscurely; the bridge never creates
+ * topics itself (most clusters forbid it), so it says at once which are missing.
+ */
+async function assertTopicsExist(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      throw new BridgeError(
+        'TOPIC_MISSING',
+        `the rules name topic(s) that do not exist on the cluster: ${missing.join(', ')}. Create them, or fix RULES_FILE`,
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -36,7 +36,10 @@ export class DeadLetterWriter {
   readonly #topicTemplate: string;
 
   constructor(kafka: Kafka, topicTemplate: string) {
-    this.#producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+    this.#producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+    });
     this.#topicTemplate = topicTemplate;
   }
 

@@ -22,6 +22,9 @@ export function decode(message: InboundMessage): Decoded {
   } catch (error) {
     // JSON.parse's message quotes the offending text, which may be personal data: keep only the position.
     const position = /position (\d+)/.exec((error as Error).message)?.[1];
-    throw new BridgeError('DECODE_FAILED', `the value is not JSON${position ? ` (error at position ${position})` : ''}`);
+    throw new BridgeError(
+      'DECODE_FAILED',
+      `the value is not JSON${position ? ` (error at position ${position})` : ''}`,
+    );
   }
 }

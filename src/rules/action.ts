@@ -50,7 +50,21 @@ export function compileAction(raw: RawAction, path: string): CompiledAction {
   throw new Error(`${path}: no known action`);
 }
 
+/** A mistake in an action that the JSON Schema cannot express; reported with the rule's location. */
+export class ActionDefinitionError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ActionDefinitionError';
+  }
+}
+
 function compileAgentlessEmail(raw: RawAgentlessEmail, path: string): CompiledAction {
+  if (raw.text === undefined && raw.html === undefined) {
+    throw new ActionDefinitionError(path, 'needs a "text" or an "html" body');
+  }
   const from = compileAddress(raw.from, `${path}.from`);
   const to = compileAddress(raw.to, `${path}.to`);
   const replyTo = raw.replyTo ? compileAddress(raw.replyTo, `${path}.replyTo`) : undefined;

@@ -3,14 +3,16 @@ import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
 import { BridgeError } from '../errors.js';
-import { compileAction, type RawAction } from './action.js';
+import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
 import { compilePattern, type Pattern } from './pattern.js';
 import { RuleSet, type Rule } from './rule-set.js';
 import { TemplateSyntaxError } from './template.js';
 
 const require = createRequire(import.meta.url);
 const schema = require('../../schemas/rules.schema.json') as object;
-const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
+const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true }).compile(
+  schema,
+);
 
 export interface RuleProblem {
   /** Where in the document, e.g. `rules[0].action.agentlessEmail.subject`. */
@@ -26,7 +28,10 @@ export class RulesFileError extends BridgeError {
     readonly source: string,
     readonly problems: readonly RuleProblem[],
   ) {
-    super('RULES_INVALID', `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${format(source, p)}`).join('\n')}`);
+    super(
+      'RULES_INVALID',
+      `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${format(source, p)}`).join('\n')}`,
+    );
   }
 }
 
@@ -41,7 +46,9 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new RulesFileError(path, [{ path: '', line: undefined, column: undefined, message: `cannot read the file (${reason})` }]);
+    throw new RulesFileError(path, [
+      { path: '', line: undefined, column: undefined, message: `cannot read the file (${reason})` },
+    ]);
   }
   return parseRules(text, path);
 }
@@ -50,14 +57,20 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
 export function parseRules(text: string, source: string): RuleSet {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const position = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset));
+  const position = (offset: number | undefined) =>
+    offset === undefined ? undefined : lineCounter.linePos(offset);
 
   if (doc.errors.length > 0) {
     throw new RulesFileError(
       source,
       doc.errors.map((e) => {
         const pos = position(e.pos[0]);
-        return { path: '', line: pos?.line, column: pos?.col, message: e.message.split('\n', 1)[0] ?? e.message };
+        return {
+          path: '',
+          line: pos?.line,
+          column: pos?.col,
+          message: e.message.split('\n', 1)[0] ?? e.message,
+        };
       }),
     );
   }
@@ -65,19 +78,34 @@ export function parseRules(text: string, source: string): RuleSet {
   const data: unknown = doc.toJS();
   const at = (segments: readonly (string | number)[], message: string, key?: string): RuleProblem => {
     const pos = position(offsetOf(doc, segments, key));
-    return { path: pathString(key ? [...segments, key] : segments), line: pos?.line, column: pos?.col, message };
+    return {
+      path: pathString(key ? [...segments, key] : segments),
+      line: pos?.line,
+      column: pos?.col,
+      message,
+    };
   };
 
-  if (!validate(data)) {
-    throw new RulesFileError(source, schemaProblems(validate.errors ?? [], at));
-  }
-
-  const raw = data as unknown as RawRulesFile;
+  // Schema problems and compile problems (templates, names) are reported together: every rule that passed the
+  // schema is compiled even when another did not, so one run shows the author every mistake.
   const problems: RuleProblem[] = [];
+  const brokenRules = new Set<number>();
+  if (!validate(data)) {
+    const errors = validate.errors ?? [];
+    problems.push(...schemaProblems(errors, at));
+    for (const e of errors) {
+      const index = /^\/rules\/(\d+)/.exec(e.instancePath)?.[1];
+      if (index !== undefined) brokenRules.add(Number(index));
+      else if (e.instancePath === '' || e.instancePath === '/rules') brokenRules.add(-1);
+    }
+  }
+  const rawRules = isRulesArray(data) ? data.rules : [];
   const rules: Rule[] = [];
   const seen = new Set<string>();
-  raw.rules.forEach((rule, index) => {
-    if (seen.has(rule.name)) problems.push(at(['rules', index, 'name'], `rule name "${rule.name}" is used twice`));
+  rawRules.forEach((rule, index) => {
+    if (brokenRules.has(index) || brokenRules.has(-1)) return;
+    if (seen.has(rule.name))
+      problems.push(at(['rules', index, 'name'], `rule name "${rule.name}" is used twice`));
     seen.add(rule.name);
     try {
       rules.push({
@@ -87,65 +115,75 @@ export function parseRules(text: string, source: string): RuleSet {
         action: compileAction(rule.action, 'action'),
       });
     } catch (error) {
-      if (!(error instanceof TemplateSyntaxError)) throw error;
-      const segments = ['rules', index, ...error.field.split('.')];
-      problems.push(at(segments, error.message.replace(/^[^:]+: /, '')));
+      if (error instanceof TemplateSyntaxError) {
+        problems.push(at(['rules', index, ...error.field.split('.')], error.message.replace(/^[^:]+: /, '')));
+      } else if (error instanceof ActionDefinitionError) {
+        problems.push(at(['rules', index, ...error.field.split('.')], error.message));
+      } else {
+        throw error;
+      }
     }
   });
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
   return new RuleSet(rules);
 }
 
-/** Custom wording where Ajv's would confuse a rule author. Keyed by the schema location of the failing keyword. */
-const ANY_OF_MESSAGES: Record<string, string> = {
-  '#/definitions/pattern/additionalProperties/anyOf':
-    'must be a list of values (the event matches any of them) or a nested pattern object',
-  '#/definitions/agentlessEmail/anyOf': 'needs a "text" or an "html" body',
-};
+/** Whether the rules array can be walked rule by rule (the top level passed the schema). */
+function isRulesArray(data: unknown): data is RawRulesFile {
+  return typeof data === 'object' && data !== null && Array.isArray((data as { rules?: unknown }).rules);
+}
+
+/** Custom wording where Ajv's would puzzle a rule author, keyed by the sub-schema that failed. */
+const definitions = (schema as { definitions: Record<string, object> }).definitions;
+const FRIENDLY: { schema: object | undefined; keyword: string; message: string }[] = [
+  {
+    schema: definitions['pattern'],
+    keyword: 'type',
+    message: 'must be a list of values (the event matches any of them) or a nested pattern object',
+  },
+  {
+    schema: definitions['action'],
+    keyword: 'minProperties',
+    message: 'must hold exactly one action (agentlessEmail)',
+  },
+  {
+    schema: definitions['action'],
+    keyword: 'maxProperties',
+    message: 'must hold exactly one action (agentlessEmail)',
+  },
+];
 
 function schemaProblems(
   errors: readonly ErrorObject[],
   at: (segments: (string | number)[], message: string, key?: string) => RuleProblem,
 ): RuleProblem[] {
-  const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
-  const covered = (e: ErrorObject) =>
-    e.keyword !== 'anyOf' &&
-    anyOfs.some((a) => e.instancePath.startsWith(a.instancePath) && e.schemaPath.startsWith(`${a.schemaPath}/`));
   const problems: RuleProblem[] = [];
-  const keys = new Set<string>();
+  const seen = new Set<string>();
   for (const e of errors) {
-    if (covered(e)) continue;
+    if (e.keyword === 'if') continue; // restates the then/else failure reported next to it
     const segments = e.instancePath
       .split('/')
       .slice(1)
       .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
       .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const friendly = FRIENDLY.find((f) => f.schema === e.parentSchema && f.keyword === e.keyword)?.message;
     let problem: RuleProblem;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const key = String(e.params['additionalProperty']);
-        problem = at(segments, `unknown key "${key}"`, key);
-        break;
-      }
-      case 'required':
-        problem = at(segments, `missing required key "${String(e.params['missingProperty'])}"`);
-        break;
-      case 'anyOf':
-        problem = at(segments, ANY_OF_MESSAGES[e.schemaPath] ?? e.message ?? 'is invalid');
-        break;
-      case 'minProperties':
-      case 'maxProperties':
-        problem = at(segments, 'must hold exactly one action (agentlessEmail)');
-        break;
-      case 'const':
-        problem = at(segments, `must be ${JSON.stringify(e.params['allowedValue'])}`);
-        break;
-      default:
-        problem = at(segments, e.message ?? 'is invalid');
+    if (friendly) {
+      problem = at(segments, friendly);
+    } else if (e.keyword === 'additionalProperties') {
+      const key = String(e.params['additionalProperty']);
+      problem = at(segments, `unknown key "${key}"`, key);
+    } else if (e.keyword === 'required') {
+      problem = at(segments, `missing required key "${String(e.params['missingProperty'])}"`);
+    } else if (e.keyword === 'const') {
+      problem = at(segments, `must be ${JSON.stringify(e.params['allowedValue'])}`);
+    } else {
+      problem = at(segments, e.message ?? 'is invalid');
     }
     const id = `${problem.path}|${problem.message}`;
-    if (!keys.has(id)) problems.push(problem);
-    keys.add(id);
+    if (!seen.has(id)) problems.push(problem);
+    seen.add(id);
   }
   return problems;
 }
@@ -154,7 +192,9 @@ function schemaProblems(
 function offsetOf(doc: Document, segments: readonly (string | number)[], key?: string): number | undefined {
   const node = segments.length === 0 ? doc.contents : doc.getIn(segments, true);
   if (key !== undefined && isMap(node)) {
-    const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === key);
+    const pair = node.items.find(
+      (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === key,
+    );
     if (pair && isNode(pair.key)) return pair.key.range?.[0];
   }
   return isNode(node) ? node.range?.[0] : undefined;

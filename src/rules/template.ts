@@ -57,7 +57,10 @@ export function compileTemplate(source: string, field: string, mode: TemplateMod
           );
         }
         // Other render errors (a filter given a value it cannot use) may quote the value: keep only the kind.
-        throw new BridgeError('TEMPLATE_RENDER_FAILED', `${field}: could not be rendered (${(error as Error).name})`);
+        throw new BridgeError(
+          'TEMPLATE_RENDER_FAILED',
+          `${field}: could not be rendered (${(error as Error).name})`,
+        );
       }
       // A CR or LF in a subject, a name or an address would let an event inject mail headers.
       return mode === 'header' ? out.replace(/[\r\n]+/g, ' ').trim() : out;
@@ -71,7 +74,9 @@ export function compileTemplate(source: string, field: string, mode: TemplateMod
  */
 export function templateScope(event: unknown): Record<string, unknown> {
   const pruned = withoutNulls(event);
-  return pruned && typeof pruned === 'object' && !Array.isArray(pruned) ? (pruned as Record<string, unknown>) : {};
+  return pruned && typeof pruned === 'object' && !Array.isArray(pruned)
+    ? (pruned as Record<string, unknown>)
+    : {};
 }
 
 function withoutNulls(value: unknown): unknown {

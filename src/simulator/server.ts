@@ -46,7 +46,10 @@ export interface ReceivedRequest {
   readonly response?: unknown;
 }
 
-export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = { id: 'geb-local-client', secret: 'geb-local-secret' };
+export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
+  id: 'geb-local-client',
+  secret: 'geb-local-secret',
+};
 
 const MAX_REQUEST_BYTES = 512_000;
 
@@ -67,12 +70,14 @@ export class GenesysSimulator {
   #url = '';
 
   private constructor(options: SimulatorOptions) {
-    for (const client of options.clients ?? [DEFAULT_SIMULATOR_CLIENT]) this.#clients.set(client.id, client.secret);
+    for (const client of options.clients ?? [DEFAULT_SIMULATOR_CLIENT])
+      this.#clients.set(client.id, client.secret);
     this.#tokenLifetimeS = options.tokenLifetimeS ?? 86_400;
     this.#invalidClientStatus = options.invalidClientStatus ?? 401;
     this.#server = createServer((req, res) => {
       this.#route(req, res).catch((error: unknown) => {
-        if (!res.headersSent) this.#json(res, 500, errorBody(500, 'internal.server.error', String(error), randomUUID()));
+        if (!res.headersSent)
+          this.#json(res, 500, errorBody(500, 'internal.server.error', String(error), randomUUID()));
       });
     });
     this.#server.keepAliveTimeout = 30_000;
@@ -139,7 +144,12 @@ export class GenesysSimulator {
       return this.#json(
         res,
         413,
-        errorBody(413, 'request.entity.too.large', `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`, correlationId),
+        errorBody(
+          413,
+          'request.entity.too.large',
+          `The request body exceeds ${MAX_REQUEST_BYTES} bytes.`,
+          correlationId,
+        ),
       );
     }
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
@@ -162,7 +172,13 @@ export class GenesysSimulator {
     const credentials = parseBasic(req.headers.authorization);
     const form = new URLSearchParams(raw);
     const record = (status: number) =>
-      this.#record({ method: 'POST', path: '/oauth/token', status, correlationId, clientId: credentials?.id });
+      this.#record({
+        method: 'POST',
+        path: '/oauth/token',
+        status,
+        correlationId,
+        clientId: credentials?.id,
+      });
     if (form.get('grant_type') !== 'client_credentials') {
       record(400);
       return this.#json(res, 400, {
@@ -180,7 +196,10 @@ export class GenesysSimulator {
       });
     }
     const token = randomBytes(32).toString('base64url');
-    this.#tokens.set(token, { clientId: credentials.id, expiresAtMs: Date.now() + this.#tokenLifetimeS * 1000 });
+    this.#tokens.set(token, {
+      clientId: credentials.id,
+      expiresAtMs: Date.now() + this.#tokenLifetimeS * 1000,
+    });
     this.#tokensIssued += 1;
     record(200);
     this.#json(res, 200, { access_token: token, token_type: 'bearer', expires_in: this.#tokenLifetimeS });
@@ -198,12 +217,25 @@ export class GenesysSimulator {
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
     const record = (status: number, body: unknown, response: unknown) =>
-      this.#record({ method: 'POST', path, status, correlationId, clientId: issued?.clientId, body, response });
+      this.#record({
+        method: 'POST',
+        path,
+        status,
+        correlationId,
+        clientId: issued?.clientId,
+        body,
+        response,
+      });
 
     if (!issued || issued.expiresAtMs <= Date.now()) {
       const error =
         bearer === undefined
-          ? errorBody(401, 'authentication.required', 'No authentication bearer token specified in authorization header.', correlationId)
+          ? errorBody(
+              401,
+              'authentication.required',
+              'No authentication bearer token specified in authorization header.',
+              correlationId,
+            )
           : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
       record(401, undefined, error);
       return this.#json(res, 401, error);
@@ -212,7 +244,12 @@ export class GenesysSimulator {
     try {
       body = JSON.parse(raw);
     } catch {
-      const error = errorBody(400, 'bad.request', 'The request could not be understood by the server due to malformed syntax.', correlationId);
+      const error = errorBody(
+        400,
+        'bad.request',
+        'The request could not be understood by the server due to malformed syntax.',
+        correlationId,
+      );
       record(400, undefined, error);
       return this.#json(res, 400, error);
     }

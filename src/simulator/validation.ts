@@ -27,7 +27,8 @@ function checkAddress(value: unknown, field: string, problems: FieldProblem[]): 
     problems.push({ fieldName: `${field}.email`, errorCode: 'INVALID_EMAIL_ADDRESS' });
   }
   if (value['name'] !== undefined) {
-    if (typeof value['name'] !== 'string') problems.push({ fieldName: `${field}.name`, errorCode: 'INVALID_TYPE' });
+    if (typeof value['name'] !== 'string')
+      problems.push({ fieldName: `${field}.name`, errorCode: 'INVALID_TYPE' });
     else if (value['name'].length > LIMITS.friendlyNameChars) {
       problems.push({ fieldName: `${field}.name`, errorCode: 'VALUE_TOO_LONG' });
     }
@@ -36,7 +37,8 @@ function checkAddress(value: unknown, field: string, problems: FieldProblem[]): 
 
 function unknownKeys(value: Obj, allowed: readonly string[], field: string, problems: FieldProblem[]): void {
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) problems.push({ fieldName: field ? `${field}.${key}` : key, errorCode: 'UNKNOWN_FIELD' });
+    if (!allowed.includes(key))
+      problems.push({ fieldName: field ? `${field}.${key}` : key, errorCode: 'UNKNOWN_FIELD' });
   }
 }
 
@@ -52,11 +54,21 @@ export function validateAgentlessEmail(body: unknown): FieldProblem[] {
   if (!isObj(body)) return [{ fieldName: 'body', errorCode: 'REQUIRED_OBJECT' }];
   unknownKeys(
     body,
-    ['senderType', 'fromAddress', 'toAddresses', 'replyToAddress', 'conversationId', 'subject', 'textBody', 'htmlBody'],
+    [
+      'senderType',
+      'fromAddress',
+      'toAddresses',
+      'replyToAddress',
+      'conversationId',
+      'subject',
+      'textBody',
+      'htmlBody',
+    ],
     '',
     problems,
   );
-  if (body['senderType'] !== 'Outbound') problems.push({ fieldName: 'senderType', errorCode: 'INVALID_VALUE' });
+  if (body['senderType'] !== 'Outbound')
+    problems.push({ fieldName: 'senderType', errorCode: 'INVALID_VALUE' });
   checkAddress(body['fromAddress'], 'fromAddress', problems);
   const to = body['toAddresses'];
   if (!Array.isArray(to) || to.length !== 1) {
@@ -65,7 +77,8 @@ export function validateAgentlessEmail(body: unknown): FieldProblem[] {
     checkAddress(to[0], 'toAddresses[0]', problems);
   }
   if (body['replyToAddress'] !== undefined) checkAddress(body['replyToAddress'], 'replyToAddress', problems);
-  for (const field of ['conversationId', 'subject', 'textBody', 'htmlBody']) optionalString(body, field, problems);
+  for (const field of ['conversationId', 'subject', 'textBody', 'htmlBody'])
+    optionalString(body, field, problems);
   if (typeof body['subject'] === 'string' && body['subject'].length > LIMITS.subjectChars) {
     problems.push({ fieldName: 'subject', errorCode: 'VALUE_TOO_LONG' });
   }

@@ -3,7 +3,15 @@ import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
 import { startTestBridge, writeRulesFile, type InProcessBridge } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  brokers,
+  committedOffsets,
+  createTopic,
+  produce,
+  readTopic,
+  uniqueName,
+  waitFor,
+} from '../support/kafka.js';
 
 describe('one Kafka event becomes one agentless email (real broker, simulator over HTTP)', () => {
   const topic = uniqueName('shop.orders');
@@ -47,11 +55,18 @@ rules:
     await produce(topic, [
       {
         key: 'order-1001',
-        value: { type: 'OrderShipped', orderId: 'A-1001', customer: { email: 'ada@example.com', name: 'Ada' } },
+        value: {
+          type: 'OrderShipped',
+          orderId: 'A-1001',
+          customer: { email: 'ada@example.com', name: 'Ada' },
+        },
         headers: { source: 'shop' },
       },
       { key: 'order-1002', value: { type: 'OrderCancelled', orderId: 'A-1002' } },
-      { key: 'order-1003', value: { type: 'OrderShipped', orderId: 'A-1003', customer: { name: 'No Address' } } },
+      {
+        key: 'order-1003',
+        value: { type: 'OrderShipped', orderId: 'A-1003', customer: { name: 'No Address' } },
+      },
     ]);
 
     await waitFor(async () => (await committedOffsets(groupId, topic)).get(0) === 3, {
@@ -72,7 +87,9 @@ rules:
     // The delivery is logged with Genesys' ids and without the address.
     const sent = running.logs.records().filter((r) => r['msg'] === 'delivery' && r['outcome'] === 'sent');
     expect(sent).toHaveLength(1);
-    expect(sent[0]?.['conversationId']).toBe((emails[0]?.response as { conversationId: string }).conversationId);
+    expect(sent[0]?.['conversationId']).toBe(
+      (emails[0]?.response as { conversationId: string }).conversationId,
+    );
     expect(sent[0]?.['correlationId']).toBe(emails[0]?.correlationId);
     expect(running.logs.text).not.toContain('ada@example.com');
 

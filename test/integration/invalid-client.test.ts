@@ -59,7 +59,9 @@ rules:
     expect(output).toMatch(/GENESYS_INVALID_CLIENT/);
     expect(output).toMatch(/check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET/);
     expect(output).not.toContain(wrongSecret);
-    expect(output).not.toContain(Buffer.from(`${DEFAULT_SIMULATOR_CLIENT.id}:${wrongSecret}`).toString('base64'));
+    expect(output).not.toContain(
+      Buffer.from(`${DEFAULT_SIMULATOR_CLIENT.id}:${wrongSecret}`).toString('base64'),
+    );
     expect(output).not.toContain('ada@example.com');
 
     expect(await child.stop('SIGTERM')).toBe(0);

@@ -39,7 +39,10 @@ export interface InProcessBridge {
 }
 
 /** Starts a bridge in this process, configured through the same environment variables users set. */
-export async function startTestBridge(env: Record<string, string>, retryPolicy?: RetryPolicy): Promise<InProcessBridge> {
+export async function startTestBridge(
+  env: Record<string, string>,
+  retryPolicy?: RetryPolicy,
+): Promise<InProcessBridge> {
   const config = loadConfig({ KAFKA_START_FROM: 'earliest', LOG_LEVEL: 'debug', ...env });
   const logs = new LogCapture();
   const bridge = await startBridge({

@@ -49,7 +49,15 @@ export async function ensureKafkaJars(log: Log = () => {}): Promise<string> {
   try {
     await run(
       mvn,
-      ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`],
+      [
+        '-q',
+        '-B',
+        '-f',
+        POM,
+        'dependency:copy-dependencies',
+        '-DincludeScope=runtime',
+        `-DoutputDirectory=${libs}`,
+      ],
       { maxBuffer: 16 * 1024 * 1024 },
     );
   } catch (error) {
@@ -135,7 +143,12 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     ...options.extraProperties,
   };
   const config = join(dir, 'server.properties');
-  await writeFile(config, Object.entries(properties).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await writeFile(
+    config,
+    Object.entries(properties)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   const logFile = join(dir, 'broker.log');
   const log4j = join(dir, 'log4j.properties');
   await writeFile(
@@ -153,11 +166,20 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
   );
   const java = process.env['JAVA_HOME'] ? join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
   const classpath = join(libs, '*');
-  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseSerialGC', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath];
+  const jvm = [
+    '-Xms256m',
+    '-Xmx768m',
+    '-XX:+UseSerialGC',
+    `-Dlog4j.configuration=file:${log4j}`,
+    '-cp',
+    classpath,
+  ];
 
-  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch((error: Error) => {
-    throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
-  });
+  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch(
+    (error: Error) => {
+      throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
+    },
+  );
 
   // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
   const watchdog = [
@@ -167,10 +189,14 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     `while kill -0 ${process.pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done`,
     'kill -KILL $child 2>/dev/null',
   ].join('\n');
-  const child: ChildProcess = spawn('sh', ['-c', watchdog, 'kafka-watchdog', java, ...jvm, 'kafka.Kafka', config], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  const child: ChildProcess = spawn(
+    'sh',
+    ['-c', watchdog, 'kafka-watchdog', java, ...jvm, 'kafka.Kafka', config],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
   child.unref();
   let exited = false;
   child.once('exit', () => {
@@ -206,7 +232,12 @@ function clusterId(): string {
 }
 
 async function waitUntilServing(brokers: string, exited: () => boolean, logFile: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'geb-harness', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  const admin = new Kafka({
+    clientId: 'geb-harness',
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  }).admin();
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (exited()) throw new Error(`the Kafka broker exited during start-up; see ${logFile}`);
@@ -217,7 +248,8 @@ async function waitUntilServing(brokers: string, exited: () => boolean, logFile:
       return;
     } catch {
       await admin.disconnect().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`the Kafka broker did not come up within 90 s; see ${logFile}`);
+      if (Date.now() > deadline)
+        throw new Error(`the Kafka broker did not come up within 90 s; see ${logFile}`);
       await new Promise((r) => setTimeout(r, 300));
     }
   }

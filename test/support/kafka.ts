@@ -19,7 +19,10 @@ export async function createTopic(topic: string, numPartitions = 1): Promise<voi
   const admin = kafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
   } finally {
     await admin.disconnect();
   }
@@ -42,7 +45,9 @@ export async function produce(topic: string, records: TestRecord[]): Promise<voi
       messages: records.map((r) => ({
         key: r.key ?? null,
         value:
-          r.value === null || typeof r.value === 'string' || Buffer.isBuffer(r.value) ? r.value : JSON.stringify(r.value),
+          r.value === null || typeof r.value === 'string' || Buffer.isBuffer(r.value)
+            ? r.value
+            : JSON.stringify(r.value),
         headers: r.headers,
         partition: r.partition,
       })),
@@ -72,8 +77,9 @@ export async function readTopic(topic: string, count: number, timeoutMs = 20_000
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ message }) => {
+      eachMessage: ({ message }) => {
         seen.push(message);
+        return Promise.resolve();
       },
     });
     await waitFor(() => seen.length >= count, { timeoutMs, what: `${count} record(s) on ${topic}` });

@@ -1,0 +1,211 @@
+/**
+ * `npm run demo`: the bridge end to end on this machine. Starts a real Kafka broker, the Genesys simulator
+ * (`geb simulator`) and the bridge (`geb run`) as users run them, publishes examples/events.json, prints what
+ * happened to each event, then stops everything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { DEFAULT_SIMULATOR_CLIENT } from '../src/simulator/server.js';
+import { freePort, startKafkaBroker, type KafkaBroker } from '../test/support/kafka-broker.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const TOPIC = 'shop.orders';
+const TIMEOUT_MS = 90_000;
+
+interface ExampleEvent {
+  key: string;
+  value: unknown;
+}
+
+const children: ChildProcess[] = [];
+let broker: KafkaBroker | undefined;
+
+function geb(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  return child;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolveStop();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function cleanup(): Promise<void> {
+  for (const child of children.reverse()) await stopChild(child);
+  await broker?.stop();
+}
+
+type Listener = (record: Record<string, unknown>) => void;
+
+/**
+ * One line reader per child, fanned out to listeners. (A second readline on the same stream, once closed, would
+ * pause it; the child would then block writing its logs.)
+ */
+function jsonLines(child: ChildProcess): { on(listener: Listener): void; off(listener: Listener): void } {
+  const listeners = new Set<Listener>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const record = parse(line);
+    if (record) for (const listener of [...listeners]) listener(record);
+  });
+  return { on: (l) => listeners.add(l), off: (l) => listeners.delete(l) };
+}
+
+/** Resolves with the first JSON log line `predicate` accepts. */
+function waitForLine(
+  child: ChildProcess,
+  lines: ReturnType<typeof jsonLines>,
+  predicate: (record: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolveLine, reject) => {
+    const listener: Listener = (record) => {
+      if (predicate(record)) {
+        lines.off(listener);
+        resolveLine(record);
+      }
+    };
+    lines.on(listener);
+    child.once('exit', (code) => reject(new Error(`process exited (${code}) before it was ready`)));
+  });
+}
+
+function parse(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const events = JSON.parse(await readFile(join(ROOT, 'examples', 'events.json'), 'utf8')) as ExampleEvent[];
+
+  console.log('▶ starting a Kafka broker (KRaft) …');
+  broker = await startKafkaBroker({ log: (line) => console.log(`  ${line}`) });
+  console.log(`  Kafka ${broker.brokers}`);
+  const kafka = new Kafka({ clientId: 'geb-demo', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+
+  const simPort = await freePort();
+  const simulator = geb(['simulator', '--port', String(simPort)], {});
+  simulator.stderr?.pipe(process.stderr);
+  const { url } = (await waitForLine(
+    simulator,
+    jsonLines(simulator),
+    (r) => r['msg'] === 'Genesys simulator listening',
+  )) as { url: string };
+  console.log(`▶ Genesys simulator ${url}`);
+
+  const bridge = geb(['run'], {
+    KAFKA_BROKERS: broker.brokers,
+    KAFKA_GROUP_ID: 'geb-demo',
+    KAFKA_START_FROM: 'earliest',
+    RULES_FILE: join(ROOT, 'examples', 'rules.yaml'),
+    GENESYS_API_URL: url,
+    GENESYS_LOGIN_URL: url,
+    GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
+    GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+    LOG_LEVEL: 'debug',
+  });
+  bridge.stderr?.pipe(process.stderr);
+  const bridgeLines = jsonLines(bridge);
+  const finished = new Set<string>();
+  let sent = 0;
+  let deadLettered = 0;
+  let unmatched = 0;
+  const allDone = new Promise<void>((resolveDone) => {
+    bridgeLines.on((r) => {
+      const event = r?.['event'] as
+        { topic: string; partition: number; offset: string; key?: string } | undefined;
+      if (!event) return;
+      const where = `${event.topic}/${event.partition}/${event.offset} key=${event.key ?? '-'}`;
+      if (r['msg'] === 'delivery' && r['outcome'] === 'sent') {
+        sent += 1;
+        console.log(
+          `  ${where} → ${String(r['rule'])}: sent, Genesys conversationId ${String(r['conversationId'])}`,
+        );
+      } else if (r['msg'] === 'delivery' && r['outcome'] === 'dead-lettered') {
+        deadLettered += 1;
+        console.log(
+          `  ${where} → ${typeof r['rule'] === 'string' ? r['rule'] : '-'}: dead-lettered to ${String(r['deadLetterTopic'])} (${String(r['code'])}: ${String(r['reason'])})`,
+        );
+      } else if (r['msg'] === 'event matched no rule') {
+        unmatched += 1;
+        console.log(`  ${where} → matched no rule`);
+      } else {
+        return;
+      }
+      finished.add(`${event.topic}/${event.partition}/${event.offset}`);
+      if (finished.size === events.length) resolveDone();
+    });
+  });
+  await waitForLine(bridge, bridgeLines, (r) => r['msg'] === 'joined consumer group');
+  console.log('▶ bridge joined the consumer group with examples/rules.yaml');
+
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await producer.send({
+    topic: TOPIC,
+    messages: events.map((e) => ({ key: e.key, value: JSON.stringify(e.value) })),
+  });
+  await producer.disconnect();
+  console.log(`▶ published ${events.length} example events to ${TOPIC}; what the bridge did:`);
+
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    allDone,
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`not every event was handled within ${TIMEOUT_MS / 1000} s`)),
+        TIMEOUT_MS,
+      );
+    }),
+  ]);
+  clearTimeout(timer);
+  console.log(
+    `✔ ${events.length} events: ${sent} email(s) sent, ${deadLettered} dead-lettered, ${unmatched} matched no rule.`,
+  );
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.log('\n▶ interrupted: stopping everything …');
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+void main()
+  .then(
+    () => 0,
+    (error: unknown) => {
+      console.error(`✖ demo failed: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    console.log('▶ stopping the bridge, the simulator and the broker …');
+    await cleanup();
+    console.log('▶ done: no process left running.');
+    process.exit(code);
+  });

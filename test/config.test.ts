@@ -1,0 +1,100 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { VARIABLES, loadConfig } from '../src/config.js';
+import { BridgeError } from '../src/errors.js';
+
+const valid = {
+  KAFKA_BROKERS: 'localhost:9092, kafka-2:9092',
+  RULES_FILE: 'rules.yaml',
+  GENESYS_REGION: 'mypurecloud.ie',
+  GENESYS_CLIENT_ID: 'client-id',
+  GENESYS_CLIENT_SECRET: 'the-client-secret-value',
+};
+
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(BridgeError);
+    expect((error as BridgeError).code).toBe('CONFIG_INVALID');
+    return (error as Error).message;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('resolves a region to its API and token URLs, with defaults for the rest', () => {
+    const config = loadConfig(valid);
+    expect(config.kafka.brokers).toEqual(['localhost:9092', 'kafka-2:9092']);
+    expect(config.kafka.groupId).toBe('genesys-event-bridge');
+    expect(config.kafka.startFrom).toBe('latest');
+    expect(config.genesys.apiBaseUrl).toBe('https://api.mypurecloud.ie');
+    expect(config.genesys.tokenUrl).toBe('https://login.mypurecloud.ie/oauth/token');
+    expect(config.genesys.requestTimeoutMs).toBe(10_000);
+    expect(config.deadLetterTopic).toBe('{topic}.dlq');
+    expect(Object.isFrozen(config.genesys)).toBe(true);
+  });
+
+  it('uses override URLs, which make the region optional', () => {
+    const { GENESYS_REGION: _, ...env } = valid;
+    const config = loadConfig({
+      ...env,
+      GENESYS_API_URL: 'http://127.0.0.1:8089/',
+      GENESYS_LOGIN_URL: 'http://127.0.0.1:8089',
+    });
+    expect(config.genesys.apiBaseUrl).toBe('http://127.0.0.1:8089');
+    expect(config.genesys.tokenUrl).toBe('http://127.0.0.1:8089/oauth/token');
+  });
+
+  it('names every missing required variable at once', () => {
+    const message = problemsOf({});
+    for (const name of [
+      'KAFKA_BROKERS',
+      'RULES_FILE',
+      'GENESYS_CLIENT_ID',
+      'GENESYS_CLIENT_SECRET',
+      'GENESYS_REGION',
+    ]) {
+      expect(message).toContain(name);
+    }
+  });
+
+  it.each([
+    [{ GENESYS_REGION: 'mypurecloud.xx' }, 'GENESYS_REGION: "mypurecloud.xx" is not a Genesys Cloud region'],
+    [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS: "localhost" is not host:port'],
+    [{ GENESYS_REQUEST_TIMEOUT_MS: '10s' }, 'GENESYS_REQUEST_TIMEOUT_MS: "10s" must be a whole number'],
+    [{ KAFKA_START_FROM: 'beginning' }, 'KAFKA_START_FROM: "beginning" must be one of earliest, latest'],
+    [{ GENESYS_API_URL: 'not a url' }, 'GENESYS_API_URL: "not a url" is not a URL'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL: "loud" must be one of'],
+  ])('refuses a malformed variable %j', (override, expected) => {
+    expect(problemsOf({ ...valid, ...override })).toContain(expected);
+  });
+
+  it('reads a secret from a _FILE variable, trims the trailing newline, and never prints it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'geb-config-'));
+    const file = join(dir, 'secret');
+    await writeFile(file, 'from-file-secret\n');
+    const { GENESYS_CLIENT_SECRET: _, ...env } = valid;
+    const config = loadConfig({ ...env, GENESYS_CLIENT_SECRET_FILE: file });
+    expect(config.genesys.clientSecret.reveal()).toBe('from-file-secret');
+    expect(JSON.stringify(config)).not.toContain('from-file-secret');
+    expect(String(config.genesys.clientSecret)).toBe('[redacted]');
+
+    expect(problemsOf({ ...valid, GENESYS_CLIENT_SECRET_FILE: file })).toContain(
+      'GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_FILE are both set',
+    );
+    const missing = problemsOf({ ...env, GENESYS_CLIENT_SECRET_FILE: join(dir, 'nope') });
+    expect(missing).toContain('GENESYS_CLIENT_SECRET_FILE: cannot read');
+  });
+
+  it('never echoes the secret in an error', () => {
+    expect(problemsOf({ ...valid, GENESYS_REGION: 'bad' })).not.toContain(valid.GENESYS_CLIENT_SECRET);
+  });
+
+  it('every variable is documented in the README', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    for (const variable of VARIABLES) expect(readme).toContain(`\`${variable.name}\``);
+  });
+});

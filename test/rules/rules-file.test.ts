@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { RulesFileError, parseRules } from '../../src/rules/rules-file.js';
+
+const good = `version: 1
+rules:
+  - name: order-shipped-email
+    topics: [shop.orders]
+    match: { type: [OrderShipped] }
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example, name: Shop }
+        to: { email: "{{ customer.email }}", name: "{{ customer.name }}" }
+        subject: "Order {{ orderId }} has shipped"
+        text: "Hello {{ customer.name }}"
+`;
+
+function problems(text: string) {
+  try {
+    parseRules(text, 'rules.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(RulesFileError);
+    return (error as RulesFileError).problems;
+  }
+  throw new Error('expected the rules file to be refused');
+}
+
+describe('parseRules', () => {
+  it('compiles a valid file and indexes rules by topic', () => {
+    const rules = parseRules(good, 'rules.yaml');
+    expect(rules.topics).toEqual(['shop.orders']);
+    expect(rules.match('shop.orders', { type: 'OrderShipped' }).map((r) => r.name)).toEqual([
+      'order-shipped-email',
+    ]);
+    expect(rules.match('shop.orders', { type: 'Other' })).toEqual([]);
+    expect(rules.match('other.topic', { type: 'OrderShipped' })).toEqual([]);
+  });
+
+  it('accepts JSON', () => {
+    const json = JSON.stringify({
+      version: 1,
+      rules: [
+        {
+          name: 'r',
+          topics: ['t'],
+          action: { agentlessEmail: { from: { email: 'a@b.co' }, to: { email: '{{ e }}' }, text: 'x' } },
+        },
+      ],
+    });
+    expect(parseRules(json, 'rules.json').rules).toHaveLength(1);
+  });
+
+  it('reports every mistake with its line and column', () => {
+    const bad = `version: 1
+rules:
+  - name: order-shipped-email
+    topics: [shop.orders]
+    match: { type: OrderShipped }
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer.email }}" }
+        sbject: "Order {{ orderId }}"
+        text: "Hello {{ customer.name "
+`;
+    const found = problems(bad);
+    expect(found.map((p) => [p.line, p.column, p.message])).toEqual([
+      [5, 20, 'must be a list of values (the event matches any of them) or a nested pattern object'],
+      [10, 9, 'unknown key "sbject"'],
+    ]);
+    // The template error is reported too once the schema errors are fixed.
+    const templateProblems = problems(
+      bad.replace('type: OrderShipped', 'type: [OrderShipped]').replace('sbject', 'subject'),
+    );
+    expect(templateProblems).toHaveLength(1);
+    expect(templateProblems[0]).toMatchObject({
+      line: 11,
+      column: 15,
+      path: 'rules[0].action.agentlessEmail.text',
+    });
+    expect(templateProblems[0]?.message).toContain('invalid template');
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const [problem] = problems('version: 1\nrules:\n  - name: [unclosed\n');
+    expect(problem?.line).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reports a wrong version, a missing body and a duplicate name in one pass', () => {
+    const doc = `version: 2
+rules:
+  - name: a
+    topics: [t]
+    action:
+      agentlessEmail: { from: { email: a@b.co }, to: { email: a@b.co } }
+  - name: a
+    topics: [t]
+    action:
+      agentlessEmail: { from: { email: a@b.co }, to: { email: a@b.co }, text: x }
+`;
+    const messages = problems(doc).map((p) => `${p.line}: ${p.message}`);
+    expect(messages).toEqual([
+      '1: must be 1',
+      '6: needs a "text" or an "html" body',
+      '7: rule name "a" is used twice',
+    ]);
+  });
+});
