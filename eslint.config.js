@@ -27,7 +27,7 @@ export default tseslint.config(
   },
   {
     // Tests, examples and the benchmark talk to a terminal on purpose.
-    files: ['test/**', 'examples/**', 'bench/**', 'src/cli.ts'],
+    files: ['test/**', 'examples/**', 'bench/**', 'src/cli.ts', 'src/commands/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -1,0 +1,31 @@
+import { startBridge } from '../bridge.js';
+import { loadConfig } from '../config.js';
+import { isBridgeError } from '../errors.js';
+import { createLogger } from '../telemetry/logger.js';
+import { EXIT, untilSignal } from './signals.js';
+
+export const RUN_USAGE = `  run                       Consume the rules' topics and deliver to Genesys Cloud (configured by environment
+                            variables: see the README's configuration reference).`;
+
+export async function runCommand(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`geb run: ${(error as Error).message}\n`);
+    return EXIT.config;
+  }
+  const logger = createLogger(config.logLevel);
+  let bridge;
+  try {
+    bridge = await startBridge({ config, logger });
+  } catch (error) {
+    logger.fatal(
+      isBridgeError(error) ? { code: error.code } : { err: error },
+      `cannot start: ${(error as Error).message}`,
+    );
+    return isBridgeError(error) && error.disposition === 'fatal' ? EXIT.config : EXIT.failure;
+  }
+  await untilSignal(logger, () => bridge.close());
+  return EXIT.ok;
+}
