@@ -1,4 +1,4 @@
-import { ShutdownError, isBridgeError } from './errors.js';
+import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
 import type { GenesysClient } from './genesys/client.js';
 import type { Health } from './health.js';
@@ -64,6 +64,7 @@ export class Pipeline {
       }
       event = decoded.event;
     } catch (error) {
+      if (!isBridgeError(error)) throw error;
       await this.#deadLetter(message, error, 'decode', undefined, log, ctx);
       return;
     }
@@ -96,6 +97,8 @@ export class Pipeline {
     try {
       rendered = rule.action.render(scope);
     } catch (error) {
+      // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
+      if (!isBridgeError(error)) throw error;
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
       return 'dead-lettered';
     }
@@ -121,7 +124,8 @@ export class Pipeline {
         if (error instanceof ShutdownError) throw error;
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
         if (outcome.kind === 'dead-letter') {
-          await this.#deadLetter(message, error, 'deliver', rule.name, log, ctx);
+          // decide() dead-letters only BridgeErrors.
+          await this.#deadLetter(message, error as BridgeError, 'deliver', rule.name, log, ctx);
           return 'dead-lettered';
         }
         await this.#waitOut(outcome, attempt, log, ctx);
@@ -155,14 +159,13 @@ export class Pipeline {
   /** Dead-letters the event; retries the write itself until it succeeds, since dropping it would lose the event. */
   async #deadLetter(
     message: InboundMessage,
-    error: unknown,
+    error: BridgeError,
     stage: Stage,
     rule: string | undefined,
     log: Logger,
     ctx: HandleContext,
   ): Promise<void> {
-    const code = isBridgeError(error) ? error.code : 'DECODE_FAILED';
-    const reason = isBridgeError(error) ? error.message : 'unexpected error';
+    const { code, message: reason } = error;
     for (let attempt = 1; ; attempt++) {
       try {
         const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
