@@ -10,7 +10,9 @@ import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
+import { AdminServer } from './http/server.js';
 import type { Logger } from './telemetry/logger.js';
+import { Metrics } from './telemetry/metrics.js';
 
 export interface BridgeOptions {
   readonly config: Config;
@@ -24,6 +26,9 @@ export interface BridgeOptions {
 
 export interface Bridge {
   readonly health: Health;
+  readonly metrics: Metrics;
+  /** Base URL of the admin server (/healthz, /readyz, /metrics). */
+  readonly adminUrl: string;
   readonly tokens: TokenProvider;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
@@ -38,6 +43,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     'rules loaded',
   );
 
+  const metrics = new Metrics();
   const http = createHttp({ requestTimeoutMs: config.genesys.requestTimeoutMs });
   const tokens = new TokenProvider({
     tokenUrl: config.genesys.tokenUrl,
@@ -45,9 +51,17 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     clientSecret: config.genesys.clientSecret,
     http,
     logger: logger.child({ component: 'token-provider' }),
+    metrics,
   });
-  const genesys = new GenesysClient({ apiBaseUrl: config.genesys.apiBaseUrl, http, tokens });
+  const genesys = new GenesysClient({ apiBaseUrl: config.genesys.apiBaseUrl, http, tokens, metrics });
   const health = new Health();
+  health.onChange((paused) => {
+    metrics.paused.reset();
+    if (paused) metrics.paused.set({ code: paused.code }, 1);
+  });
+  const admin = new AdminServer({ host: config.admin.host, port: config.admin.port, health, metrics });
+  const adminUrl = await admin.start();
+  logger.info({ url: adminUrl }, 'admin server listening (/healthz, /readyz, /metrics)');
 
   // An early token request turns a wrong secret or region into a clear log line at start-up, not at the first event.
   // It is not fatal: the first event pauses on the same error and probes until it is fixed.
@@ -73,6 +87,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     health,
     retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
     logger,
+    metrics,
+    groupId: config.kafka.groupId,
   });
 
   const stopWaits = new AbortController();
@@ -85,6 +101,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       topics: rules.topics,
       fromBeginning: config.kafka.startFrom === 'earliest',
       logger,
+      metrics,
+      health,
       handle: (message, heartbeat) =>
         pipeline.handle(message, {
           stopSignal: stopWaits.signal,
@@ -100,6 +118,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     });
   } catch (error) {
     await deadLetters.disconnect();
+    await admin.close();
     throw error;
   }
 
@@ -111,6 +130,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     try {
       await consumer.stop();
       await deadLetters.disconnect();
+      await admin.close();
     } finally {
       clearTimeout(grace);
     }
@@ -118,6 +138,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   };
   return {
     health,
+    metrics,
+    adminUrl,
     tokens,
     close() {
       closing ??= close();

@@ -30,6 +30,10 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  readonly admin: {
+    readonly host: string;
+    readonly port: number;
+  };
 }
 
 export interface VariableSpec {
@@ -94,6 +98,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Timeout of each HTTP call to Genesys (token and API), in milliseconds.',
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  {
+    name: 'ADMIN_PORT',
+    default: '8080',
+    description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free one (logged).',
+  },
+  { name: 'ADMIN_HOST', default: '0.0.0.0', description: 'Address the admin HTTP server binds.' },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -151,6 +161,10 @@ export function loadConfig(env: Env = process.env): Config {
       'trace',
       'silent',
     ] as const),
+    admin: {
+      host: reader.string('ADMIN_HOST'),
+      port: reader.integer('ADMIN_PORT', 0, 65535),
+    },
   };
 
   if (problems.length > 0) {

@@ -10,6 +10,9 @@ import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
+import type { Metrics } from './telemetry/metrics.js';
+import { SpanKind, contextFromHeaders, inSpan, inSpanSync } from './telemetry/tracing.js';
+import { trace } from '@opentelemetry/api';
 
 export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
@@ -19,6 +22,9 @@ export interface PipelineDeps {
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
   readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** For the consume span's messaging.consumer.group.name. */
+  readonly groupId?: string;
 }
 
 export interface HandleContext {
@@ -45,7 +51,26 @@ export class Pipeline {
     this.#deps = deps;
   }
 
-  async handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
+  /** One CONSUMER span per event, continuing the producer's trace from the record's `traceparent` header. */
+  handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
+    this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
+    const attributes = {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': message.topic,
+      'messaging.destination.partition.id': String(message.partition),
+      'messaging.kafka.offset': Number(message.offset),
+      'messaging.kafka.message.key': keyOf(message),
+      'messaging.consumer.group.name': this.#deps.groupId,
+    };
+    const parent = contextFromHeaders(message.headers);
+    return inSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, parent, attributes }, () =>
+      this.#handle(message, ctx),
+    );
+  }
+
+  async #handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
     const log = this.#deps.logger.child({
       event: {
         topic: message.topic,
@@ -57,7 +82,7 @@ export class Pipeline {
 
     let event: unknown;
     try {
-      const decoded = decode(message);
+      const decoded = inSpanSync('decode', () => decode(message));
       if (decoded.kind === 'tombstone') {
         log.debug('tombstone skipped');
         return;
@@ -69,20 +94,54 @@ export class Pipeline {
       return;
     }
 
-    const rules = this.#deps.rules().match(message.topic, event);
+    const rules = inSpanSync('match', (span) => {
+      const matched = this.#deps.rules().match(message.topic, event);
+      span.setAttributes({ 'geb.rules.matched': matched.length, 'geb.rules': matched.map((r) => r.name) });
+      return matched;
+    });
     if (rules.length === 0) {
       log.debug('event matched no rule');
       return;
     }
+    this.#deps.metrics?.eventsMatched.inc({ topic: message.topic });
     const scope = templateScope(event);
     for (const rule of rules) {
-      await this.#deliver(
+      await this.#tracedDeliver(
         message,
         rule,
         scope,
         log.child({ rule: rule.name, action: rule.action.kind }),
         ctx,
       );
+    }
+  }
+
+  /** One span per delivery (rule × event), the parent of the token and Genesys HTTP spans. */
+  async #tracedDeliver(
+    message: InboundMessage,
+    rule: Rule,
+    scope: Record<string, unknown>,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<void> {
+    const labels = { rule: rule.name, action: rule.action.kind };
+    const attributes = { 'geb.rule': rule.name, 'geb.action': rule.action.kind };
+    const metrics = this.#deps.metrics;
+    metrics?.inflight.inc();
+    try {
+      await inSpan(`deliver ${rule.name}`, { attributes }, async (span) => {
+        const outcome = await this.#deliver(message, rule, scope, log, ctx);
+        span.setAttribute('geb.outcome', outcome);
+        metrics?.deliveries.inc({ ...labels, outcome });
+        if (outcome === 'sent') {
+          metrics?.deliveryLatency.observe(
+            labels,
+            Math.max(0, Date.now() - Number(message.timestamp)) / 1000,
+          );
+        }
+      });
+    } finally {
+      metrics?.inflight.dec();
     }
   }
 
@@ -109,6 +168,12 @@ export class Pipeline {
       try {
         const response = await this.#deps.genesys.send(request, ctx.callSignal);
         if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
+        trace.getActiveSpan()?.setAttributes({
+          'genesys.conversation.id': genesysIdOf(response.body) ?? '',
+          'genesys.correlation_id': response.correlationId ?? '',
+          'geb.recipient.hash': recipient,
+          'geb.attempts': attempt,
+        });
         log.info(
           {
             outcome: 'sent',
@@ -128,6 +193,8 @@ export class Pipeline {
           await this.#deadLetter(message, error as BridgeError, 'deliver', rule.name, log, ctx);
           return 'dead-lettered';
         }
+        if (outcome.kind === 'retry')
+          this.#deps.metrics?.retries.inc({ rule: rule.name, code: outcome.code });
         await this.#waitOut(outcome, attempt, log, ctx);
       }
     }
@@ -169,6 +236,7 @@ export class Pipeline {
     for (let attempt = 1; ; attempt++) {
       try {
         const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
+        this.#deps.metrics?.deadLetters.inc({ code, stage });
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {

@@ -2,6 +2,7 @@ import { startBridge } from '../bridge.js';
 import { loadConfig } from '../config.js';
 import { isBridgeError } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { EXIT, untilSignal } from './signals.js';
 
 export const RUN_USAGE = `  run                       Consume the rules' topics and deliver to Genesys Cloud (configured by environment
@@ -16,6 +17,7 @@ export async function runCommand(): Promise<number> {
     return EXIT.config;
   }
   const logger = createLogger(config.logLevel);
+  const tracing = startTracing();
   let bridge;
   try {
     bridge = await startBridge({ config, logger });
@@ -24,8 +26,10 @@ export async function runCommand(): Promise<number> {
       isBridgeError(error) ? { code: error.code } : { err: error },
       `cannot start: ${(error as Error).message}`,
     );
+    await tracing.shutdown();
     return isBridgeError(error) && error.disposition === 'fatal' ? EXIT.config : EXIT.failure;
   }
-  await untilSignal(logger, () => bridge.close());
+  // Spans still buffered are flushed after the bridge stopped, so the last deliveries' traces are not lost.
+  await untilSignal(logger, () => bridge.close().finally(() => tracing.shutdown()));
   return EXIT.ok;
 }

@@ -1,5 +1,8 @@
 import type { Got } from 'got';
 import { BridgeError, ShutdownError } from '../errors.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { Metrics } from '../telemetry/metrics.js';
+import { SpanKind, headersFromContext, inSpan } from '../telemetry/tracing.js';
 import { headerValue } from './http.js';
 import type { TokenProvider } from './token-provider.js';
 
@@ -23,6 +26,7 @@ export interface GenesysClientOptions {
   readonly apiBaseUrl: string;
   readonly http: Got;
   readonly tokens: TokenProvider;
+  readonly metrics?: Metrics;
 }
 
 const CORRELATION_HEADER = 'inin-correlation-id';
@@ -44,36 +48,70 @@ export class GenesysClient {
     for (;;) {
       const token = await this.#options.tokens.getToken(signal);
       calls += 1;
-      const response = await this.#call(request, token.reveal(), signal);
-      if (response.statusCode === 401 && calls === 1) {
+      const { status, headers, body, correlationId } = await this.#call(
+        request,
+        token.reveal(),
+        calls,
+        signal,
+      );
+      if (status === 401 && calls === 1) {
         this.#options.tokens.invalidate(token);
         continue;
       }
-      const correlationId = headerValue(response.headers, CORRELATION_HEADER);
-      const body = parseBody(response.body);
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        return { status: response.statusCode, body: body ?? {}, correlationId, calls };
-      }
-      throw errorFromResponse(request, response.statusCode, body, response.headers, correlationId);
+      if (status >= 200 && status < 300) return { status, body: body ?? {}, correlationId, calls };
+      throw errorFromResponse(request, status, body, headers, correlationId);
     }
   }
 
-  async #call(request: GenesysRequest, accessToken: string, signal: AbortSignal | undefined) {
-    try {
-      return await this.#options.http(`${this.#options.apiBaseUrl}${request.path}`, {
-        method: request.method,
-        json: request.body,
-        headers: { authorization: `Bearer ${accessToken}` },
-        responseType: 'text',
-        signal,
-      });
-    } catch (error) {
-      if (signal?.aborted) throw new ShutdownError();
-      // got's errors carry the request options (the bearer token, the body): keep only the error code.
-      const code = (error as { code?: string }).code ?? 'network error';
-      const kind = code === 'ETIMEDOUT' ? 'GENESYS_UNAVAILABLE' : 'GENESYS_UNREACHABLE';
-      throw new BridgeError(kind, `${request.method} ${routeOf(request.path)} failed: ${code}`);
-    }
+  /** One HTTP attempt, as one CLIENT span carrying the status, the attempt number and Genesys' ids. */
+  #call(request: GenesysRequest, accessToken: string, attempt: number, signal: AbortSignal | undefined) {
+    const route = routeOf(request.path);
+    const attributes = {
+      'http.request.method': request.method,
+      'url.template': route,
+      'server.address': this.#host,
+      'geb.attempt': attempt,
+    };
+    return inSpan(`${request.method} ${route}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const started = performance.now();
+      let statusLabel = 'network_error';
+      try {
+        const response = await this.#options.http(`${this.#options.apiBaseUrl}${request.path}`, {
+          method: request.method,
+          json: request.body,
+          headers: { ...headersFromContext(), authorization: `Bearer ${accessToken}` },
+          responseType: 'text',
+          signal,
+        });
+        statusLabel = String(response.statusCode);
+        const correlationId = headerValue(response.headers, CORRELATION_HEADER);
+        const body = parseBody(response.body);
+        span.setAttribute('http.response.status_code', response.statusCode);
+        if (correlationId) span.setAttribute('genesys.correlation_id', correlationId);
+        const conversationId = body?.['conversationId'];
+        if (typeof conversationId === 'string') span.setAttribute('genesys.conversation.id', conversationId);
+        if (response.statusCode >= 400) {
+          span.setAttribute('error.type', statusLabel);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        return { status: response.statusCode, headers: response.headers, body, correlationId };
+      } catch (error) {
+        if (signal?.aborted) throw new ShutdownError();
+        // got's errors carry the request options (the bearer token, the body): keep only the error code.
+        const code = (error as { code?: string }).code ?? 'network error';
+        const kind = code === 'ETIMEDOUT' ? 'GENESYS_UNAVAILABLE' : 'GENESYS_UNREACHABLE';
+        throw new BridgeError(kind, `${request.method} ${route} failed: ${code}`);
+      } finally {
+        this.#options.metrics?.genesysRequestDuration.observe(
+          { route, status: statusLabel },
+          (performance.now() - started) / 1000,
+        );
+      }
+    });
+  }
+
+  get #host(): string {
+    return new URL(this.#options.apiBaseUrl).hostname;
   }
 }
 

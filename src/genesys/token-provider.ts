@@ -2,6 +2,8 @@ import type { Got } from 'got';
 import { BridgeError, ShutdownError } from '../errors.js';
 import { Secret } from '../secret.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { SpanKind, inSpan } from '../telemetry/tracing.js';
 
 export interface TokenProviderOptions {
   /** Full token URL: `https://login.<region>/oauth/token` or the override. */
@@ -10,6 +12,7 @@ export interface TokenProviderOptions {
   readonly clientSecret: Secret;
   readonly http: Got;
   readonly logger: Logger;
+  readonly metrics?: Metrics;
   readonly now?: () => number;
 }
 
@@ -74,10 +77,39 @@ export class TokenProvider {
   }
 
   #singleFlight(): Promise<CachedToken> {
-    this.#inflight ??= this.#fetch().finally(() => {
+    this.#inflight ??= this.#tracedFetch().finally(() => {
       this.#inflight = undefined;
     });
     return this.#inflight;
+  }
+
+  /** The token request as its own CLIENT span; the span and the metric carry the outcome, never the token. */
+  #tracedFetch(): Promise<CachedToken> {
+    const url = new URL(this.#options.tokenUrl);
+    const attributes = {
+      'http.request.method': 'POST',
+      'url.template': url.pathname,
+      'server.address': url.hostname,
+    };
+    return inSpan('POST /oauth/token', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const started = performance.now();
+      try {
+        const token = await this.#fetch();
+        this.#options.metrics?.tokenRequests.inc({ outcome: 'ok' });
+        span.setAttribute('http.response.status_code', 200);
+        return token;
+      } catch (error) {
+        this.#options.metrics?.tokenRequests.inc({ outcome: (error as BridgeError).code ?? 'error' });
+        const status = (error as BridgeError).status;
+        if (status !== undefined) span.setAttribute('http.response.status_code', status);
+        throw error;
+      } finally {
+        this.#options.metrics?.genesysRequestDuration.observe(
+          { route: '/oauth/token', status: 'all' },
+          (performance.now() - started) / 1000,
+        );
+      }
+    });
   }
 
   async #fetch(): Promise<CachedToken> {

@@ -1,6 +1,8 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { BridgeError, ShutdownError } from '../errors.js';
+import type { Health } from '../health.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import type { InboundMessage } from './message.js';
 
 export interface ConsumerOptions {
@@ -11,6 +13,8 @@ export interface ConsumerOptions {
   readonly logger: Logger;
   /** Resolves when the message's outcome is final; only then is its offset committed. */
   readonly handle: (message: InboundMessage, heartbeat: () => Promise<void>) => Promise<void>;
+  readonly metrics?: Metrics;
+  readonly health?: Health;
   /** Called when kafkajs gives up on the consumer for good: the process must not live on as a zombie. */
   readonly onCrash: (error: Error) => void;
 }
@@ -31,9 +35,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   consumer.on(consumer.events.CRASH, (event) => {
     const { error, restart } = event.payload;
+    options.health?.setInGroup(false);
     if (!restart) options.onCrash(error);
   });
+  consumer.on(consumer.events.STOP, () => options.health?.setInGroup(false));
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    options.health?.setInGroup(true);
     logger.info(
       { groupId, memberId: event.payload.memberId, assignment: event.payload.memberAssignment },
       'joined consumer group',
@@ -71,6 +78,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           throw error;
         }
         payload.resolveOffset(message.offset);
+        options.metrics?.consumerLag.set(
+          { topic: batch.topic, partition: String(batch.partition) },
+          Math.max(0, Number(batch.highWatermark) - Number(message.offset) - 1),
+        );
         await payload.commitOffsetsIfNecessary();
         await heartbeat();
       }

@@ -1,5 +1,6 @@
 import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { BridgeError, type ErrorCode } from '../errors.js';
+import { headersFromContext } from '../telemetry/tracing.js';
 import type { InboundMessage } from './message.js';
 
 /** Where in the pipeline an event failed. */
@@ -58,6 +59,8 @@ export class DeadLetterWriter {
   async write(message: InboundMessage, reason: DeadLetterReason, now: Date = new Date()): Promise<string> {
     const topic = this.topicFor(message.topic);
     const headers: IHeaders = {
+      // The original trace headers stay as they are (same trace id); a record without any gets the current context.
+      ...headersFromContext(),
       ...(message.headers as IHeaders),
       [DEAD_LETTER_HEADERS.code]: reason.code,
       [DEAD_LETTER_HEADERS.message]: reason.message.slice(0, MAX_MESSAGE_LENGTH),

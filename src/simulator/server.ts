@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { headerValue } from '../genesys/http.js';
 import { errorBody } from './error-body.js';
 import { validateAgentlessEmail } from './validation.js';
 
@@ -44,6 +45,8 @@ export interface ReceivedRequest {
   readonly body?: unknown;
   /** What the simulator answered (API calls only). */
   readonly response?: unknown;
+  /** The W3C `traceparent` header the caller propagated, if any. */
+  readonly traceparent?: string;
 }
 
 export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
@@ -216,6 +219,7 @@ export class GenesysSimulator {
   ): void {
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
+    const traceparent = headerValue(req.headers, 'traceparent');
     const record = (status: number, body: unknown, response: unknown) =>
       this.#record({
         method: 'POST',
@@ -225,6 +229,7 @@ export class GenesysSimulator {
         clientId: issued?.clientId,
         body,
         response,
+        ...(traceparent !== undefined && { traceparent }),
       });
 
     if (!issued || issued.expiresAtMs <= Date.now()) {

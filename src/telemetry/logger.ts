@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
@@ -30,6 +31,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
+      // Every line written inside a span carries its ids, so a log line leads to its trace and back.
+      mixin() {
+        const span = trace.getActiveSpan()?.spanContext();
+        return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
+      },
     },
     destination,
   );
