@@ -4,7 +4,7 @@ import { GenesysClient } from './genesys/client.js';
 import { createHttp } from './genesys/http.js';
 import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
-import { createKafka } from './kafka/connection.js';
+import { createKafka, kafkaStartupError } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
@@ -76,9 +76,19 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
   );
 
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+  const kafka = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: config.kafka.clientId,
+    logger,
+    security: config.kafka.security,
+  });
   const deadLetters = new DeadLetterWriter(kafka, config.deadLetterTopic);
-  await deadLetters.connect();
+  try {
+    await deadLetters.connect();
+  } catch (error) {
+    await admin.close();
+    throw kafkaStartupError(error, config.kafka.security);
+  }
 
   const pipeline = new Pipeline({
     rules: () => rules,
@@ -119,7 +129,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   } catch (error) {
     await deadLetters.disconnect();
     await admin.close();
-    throw error;
+    throw kafkaStartupError(error, config.kafka.security);
   }
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { CONFIG_USAGE, configCommand } from './commands/config.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
 import { EXIT } from './commands/signals.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
@@ -7,6 +8,7 @@ import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: () => runCommand(),
   simulator: simulatorCommand,
+  config: configCommand,
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -14,6 +16,7 @@ const USAGE = `Usage: geb <command> [options]
 Commands:
 ${RUN_USAGE}
 ${SIMULATOR_USAGE}
+${CONFIG_USAGE}
   help                      Show this text.
 `;
 

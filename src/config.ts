@@ -17,6 +17,7 @@ export interface Config {
     readonly clientId: string;
     readonly groupId: string;
     readonly startFrom: StartFrom;
+    readonly security: KafkaSecurity;
   };
   readonly rulesFile: string;
   /** `{topic}` is replaced by the source topic. */
@@ -33,6 +34,30 @@ export interface Config {
   readonly admin: {
     readonly host: string;
     readonly port: number;
+  };
+}
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** How the bridge (consumer, dead-letter producer, replay) authenticates to Kafka and protects the connection. */
+export interface KafkaSecurity {
+  readonly protocol: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+  /** Present with SSL and SASL_SSL. */
+  readonly tls?: {
+    /** PEM certificates to trust instead of the system's CAs. */
+    readonly ca?: string;
+    /** PEM client certificate and key, for brokers that require mutual TLS. */
+    readonly cert?: string;
+    readonly key?: Secret;
+    readonly keyPassword?: Secret;
+    /** Whether the broker's certificate must name the host connected to (on unless turned off). */
+    readonly verifyHostname: boolean;
+  };
+  /** Present with SASL_PLAINTEXT and SASL_SSL. */
+  readonly sasl?: {
+    readonly mechanism: SaslMechanism;
+    readonly username: string;
+    readonly password: Secret;
   };
 }
 
@@ -65,6 +90,44 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: 'latest',
     description:
       "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history).",
+  },
+  {
+    name: 'KAFKA_SECURITY_PROTOCOL',
+    default: 'PLAINTEXT',
+    description:
+      "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS), as in Kafka's own configuration.",
+  },
+  {
+    name: 'KAFKA_SSL_CA_FILE',
+    description:
+      "PEM file of the CA certificate(s) to trust for the brokers' TLS certificates (default: the system's CAs).",
+  },
+  {
+    name: 'KAFKA_SSL_CERT_FILE',
+    description: 'PEM client certificate, for brokers that require mutual TLS (with KAFKA_SSL_KEY_FILE).',
+  },
+  { name: 'KAFKA_SSL_KEY_FILE', description: 'PEM private key of the client certificate.' },
+  {
+    name: 'KAFKA_SSL_KEY_PASSWORD',
+    secret: true,
+    description:
+      'Passphrase of KAFKA_SSL_KEY_FILE, if encrypted. `KAFKA_SSL_KEY_PASSWORD_FILE` may name a file holding it.',
+  },
+  {
+    name: 'KAFKA_SSL_VERIFY_HOSTNAME',
+    default: 'true',
+    description:
+      "Whether a broker's certificate must name the host connected to. Turn off (`false`) only for brokers addressed by IPs their certificates lack.",
+  },
+  {
+    name: 'KAFKA_SASL_MECHANISM',
+    description: 'PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_PLAINTEXT and SASL_SSL.',
+  },
+  { name: 'KAFKA_SASL_USERNAME', description: 'SASL user name.' },
+  {
+    name: 'KAFKA_SASL_PASSWORD',
+    secret: true,
+    description: 'SASL password. `KAFKA_SASL_PASSWORD_FILE` may name a file holding it.',
   },
   { name: 'RULES_FILE', required: true, description: 'Path of the rules file (YAML or JSON).' },
   {
@@ -141,6 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
       clientId: reader.string('KAFKA_CLIENT_ID'),
       groupId: reader.string('KAFKA_GROUP_ID'),
       startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
+      security: readKafkaSecurity(reader, problems),
     },
     rulesFile: reader.string('RULES_FILE'),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
@@ -224,6 +288,19 @@ class EnvReader {
     return this.raw(name) ?? '';
   }
 
+  /** The content of the file a variable names, or undefined when it is not set. */
+  file(name: string): string | undefined {
+    const path = this.raw(name);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      this.problems.push(`${name}: cannot read "${path}" (${reason})`);
+      return undefined;
+    }
+  }
+
   list(name: string): string[] {
     const value = this.raw(name);
     if (value === undefined) return [];
@@ -267,6 +344,75 @@ class EnvReader {
     if (value !== undefined) this.problems.push(`${name}: "${value}" must be one of ${allowed.join(', ')}`);
     return allowed[0] as T;
   }
+}
+
+function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity {
+  const protocol = reader.oneOf('KAFKA_SECURITY_PROTOCOL', [
+    'PLAINTEXT',
+    'SSL',
+    'SASL_PLAINTEXT',
+    'SASL_SSL',
+  ] as const);
+  const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
+  const tlsVars = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'].filter((v) =>
+    reader.optional(v),
+  );
+  const saslVars = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'].filter((v) => reader.optional(v));
+  if (!usesTls && tlsVars.length > 0) {
+    problems.push(
+      `${tlsVars.join(', ')} set, but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SSL or SASL_SSL`,
+    );
+  }
+  if (!usesSasl && saslVars.length > 0) {
+    problems.push(
+      `${saslVars.join(', ')} set, but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SASL_PLAINTEXT or SASL_SSL`,
+    );
+  }
+
+  let tls: KafkaSecurity['tls'];
+  if (usesTls) {
+    const cert = reader.file('KAFKA_SSL_CERT_FILE');
+    const key = reader.file('KAFKA_SSL_KEY_FILE');
+    if ((cert === undefined) !== (key === undefined)) {
+      problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together: set both or neither');
+    }
+    const keyPassword = reader.secret('KAFKA_SSL_KEY_PASSWORD');
+    tls = {
+      ...optionalField('ca', reader.file('KAFKA_SSL_CA_FILE')),
+      ...optionalField('cert', cert),
+      ...optionalField('key', key === undefined ? undefined : new Secret(key)),
+      ...optionalField('keyPassword', keyPassword ? new Secret(keyPassword) : undefined),
+      verifyHostname: reader.oneOf('KAFKA_SSL_VERIFY_HOSTNAME', ['true', 'false'] as const) === 'true',
+    };
+  }
+
+  let sasl: KafkaSecurity['sasl'];
+  if (usesSasl) {
+    const mechanism = reader.optional('KAFKA_SASL_MECHANISM')?.toLowerCase();
+    const mechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'];
+    if (mechanism === undefined) problems.push(`KAFKA_SASL_MECHANISM is required with ${protocol}`);
+    else if (!mechanisms.includes(mechanism)) {
+      problems.push(
+        `KAFKA_SASL_MECHANISM: "${mechanism}" must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`,
+      );
+    }
+    const username = reader.optional('KAFKA_SASL_USERNAME');
+    if (username === undefined) problems.push(`KAFKA_SASL_USERNAME is required with ${protocol}`);
+    const password = reader.secret('KAFKA_SASL_PASSWORD');
+    if (!password)
+      problems.push(`KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required with ${protocol}`);
+    sasl = {
+      mechanism: (mechanism ?? 'plain') as SaslMechanism,
+      username: username ?? '',
+      password: new Secret(password),
+    };
+  }
+  return { protocol, ...optionalField('tls', tls), ...optionalField('sasl', sasl) };
+}
+
+function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { disposition: 'fatal', summary: 'the configuration is invalid' },
   RULES_INVALID: { disposition: 'fatal', summary: 'the rules file is invalid' },
   TOPIC_MISSING: { disposition: 'fatal', summary: 'a topic the rules name does not exist' },
+  KAFKA_AUTH_FAILED: { disposition: 'fatal', summary: 'Kafka refused the SASL credentials' },
+  KAFKA_TLS_FAILED: { disposition: 'fatal', summary: 'the TLS connection to Kafka failed' },
+  KAFKA_UNREACHABLE: { disposition: 'fatal', summary: 'Kafka could not be reached at start-up' },
   DECODE_FAILED: { disposition: 'dead-letter', summary: 'the event value could not be decoded' },
   TEMPLATE_VARIABLE_MISSING: {
     disposition: 'dead-letter',

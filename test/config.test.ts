@@ -89,6 +89,48 @@ describe('loadConfig', () => {
     expect(missing).toContain('GENESYS_CLIENT_SECRET_FILE: cannot read');
   });
 
+  it('reads Kafka TLS and SASL settings, with secrets wrapped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'geb-config-'));
+    const ca = join(dir, 'ca.pem');
+    await writeFile(ca, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
+    const config = loadConfig({
+      ...valid,
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SSL_CA_FILE: ca,
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+      KAFKA_SASL_USERNAME: 'bridge',
+      KAFKA_SASL_PASSWORD: 'kafka-pw',
+    });
+    expect(config.kafka.security.tls?.verifyHostname).toBe(true);
+    expect(config.kafka.security.tls?.ca).toContain('BEGIN CERTIFICATE');
+    expect(config.kafka.security.sasl).toMatchObject({ mechanism: 'scram-sha-256', username: 'bridge' });
+    expect(config.kafka.security.sasl?.password.reveal()).toBe('kafka-pw');
+    expect(JSON.stringify(config)).not.toContain('kafka-pw');
+  });
+
+  it.each([
+    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' }, 'KAFKA_SASL_MECHANISM is required with SASL_SSL'],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'GSSAPI' },
+      'KAFKA_SASL_MECHANISM: "gssapi" must be one of',
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'PLAIN' },
+      'KAFKA_SASL_USERNAME is required',
+    ],
+    [{ KAFKA_SASL_USERNAME: 'u' }, 'KAFKA_SASL_USERNAME set, but KAFKA_SECURITY_PROTOCOL is PLAINTEXT'],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'TLS' },
+      'KAFKA_SECURITY_PROTOCOL: "TLS" must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL',
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CA_FILE: '/no/such/ca.pem' },
+      'KAFKA_SSL_CA_FILE: cannot read "/no/such/ca.pem"',
+    ],
+  ])('refuses an incomplete Kafka security setting %j', (override, expected) => {
+    expect(problemsOf({ ...valid, ...override })).toContain(expected);
+  });
+
   it('never echoes the secret in an error', () => {
     expect(problemsOf({ ...valid, GENESYS_REGION: 'bad' })).not.toContain(valid.GENESYS_CLIENT_SECRET);
   });

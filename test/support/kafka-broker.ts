@@ -24,6 +24,8 @@ const MAVEN_CENTRAL = 'https://repo.maven.apache.org/maven2';
 export interface KafkaBroker {
   /** `host:port`, for KAFKA_BROKERS. */
   readonly brokers: string;
+  /** `host:port` of each extra listener, by name. */
+  readonly listeners: Readonly<Record<string, string>>;
   /** The broker's own log, for a failing test to print. */
   readonly logFile: string;
   stop(): Promise<void>;
@@ -112,8 +114,12 @@ export async function freePort(): Promise<number> {
 
 export interface StartOptions {
   readonly log?: Log;
-  /** Extra server.properties lines (listeners for SASL/TLS tests, say). */
+  /** Extra server.properties lines (SASL and TLS settings, say). */
   readonly extraProperties?: Readonly<Record<string, string>>;
+  /** Extra listeners, each on its own free port: e.g. `{ name: 'SASL_PLAINTEXT', protocol: 'SASL_PLAINTEXT' }`. */
+  readonly extraListeners?: readonly { name: string; protocol: string }[];
+  /** Extra arguments of `kafka-storage format`, e.g. `['--add-scram', 'SCRAM-SHA-256=[name=u,password=p]']`. */
+  readonly formatArgs?: readonly string[];
 }
 
 /** Formats a fresh KRaft log directory and starts a broker on free loopback ports; resolves once it serves metadata. */
@@ -122,14 +128,25 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
   const libs = await ensureKafkaJars(log);
   const dir = await mkdtemp(join(tmpdir(), 'geb-kafka-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
+  const extra: Record<string, string> = {};
+  for (const listener of options.extraListeners ?? []) extra[listener.name] = `127.0.0.1:${await freePort()}`;
+  const extraListeners = Object.entries(extra).map(([name, address]) => `${name}://${address}`);
   const properties: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: [
+      `PLAINTEXT://127.0.0.1:${port}`,
+      `CONTROLLER://127.0.0.1:${controllerPort}`,
+      ...extraListeners,
+    ].join(','),
+    'advertised.listeners': [`PLAINTEXT://127.0.0.1:${port}`, ...extraListeners].join(','),
     'controller.listener.names': 'CONTROLLER',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map': [
+      'PLAINTEXT:PLAINTEXT',
+      'CONTROLLER:PLAINTEXT',
+      ...(options.extraListeners ?? []).map((l) => `${l.name}:${l.protocol}`),
+    ].join(','),
     'inter.broker.listener.name': 'PLAINTEXT',
     'log.dirs': join(dir, 'data'),
     'num.partitions': '1',
@@ -175,11 +192,18 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     classpath,
   ];
 
-  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch(
-    (error: Error) => {
-      throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
-    },
-  );
+  const format = [
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId(),
+    '-c',
+    config,
+    ...(options.formatArgs ?? []),
+  ];
+  await run(java, [...jvm, ...format]).catch((error: Error) => {
+    throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
+  });
 
   // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
   const watchdog = [
@@ -223,7 +247,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     await stop();
     throw error;
   }
-  return { brokers, logFile, stop };
+  return { brokers, listeners: extra, logFile, stop };
 }
 
 /** A random 16-byte cluster id in Kafka's base64url form. */
