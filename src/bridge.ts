@@ -6,6 +6,8 @@ import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
+import { probeRoutes } from './http/probes.js';
+import { AdminServer } from './http/server.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
@@ -16,7 +18,7 @@ export interface BridgeOptions {
   readonly config: Config;
   readonly logger: Logger;
   readonly retryPolicy?: RetryPolicy;
-  /** How long in-flight Genesys calls may run on after a stop was asked for. */
+  /** How long in-flight Genesys calls may run on after a stop was asked for (default: SHUTDOWN_GRACE_MS). */
   readonly shutdownGraceMs?: number;
   /** kafkajs gave up on the consumer: by default the process exits non-zero. */
   readonly onCrash?: (error: Error) => void;
@@ -25,6 +27,8 @@ export interface BridgeOptions {
 export interface Bridge {
   readonly health: Health;
   readonly tokens: TokenProvider;
+  /** Base URL of the admin HTTP server (/healthz, /readyz). */
+  readonly adminUrl: string;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -71,13 +75,29 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     genesys,
     deadLetters,
     health,
-    retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
+    retryPolicy: options.retryPolicy ?? {
+      ...DEFAULT_RETRY_POLICY,
+      pauseProbeMs: config.delivery.pauseProbeIntervalMs,
+    },
     logger,
   });
 
   const stopWaits = new AbortController();
   const stopCalls = new AbortController();
-  let consumer: RunningConsumer;
+  let consumer: RunningConsumer | undefined;
+  const admin = await AdminServer.start({
+    host: config.admin.host,
+    port: config.admin.port,
+    routes: probeRoutes(() => ({
+      ...(consumer?.state() ?? { joined: false, stopping: false, crashed: undefined }),
+      paused: health.paused,
+    })),
+  }).catch(async (error: unknown) => {
+    await deadLetters.disconnect();
+    throw error;
+  });
+  logger.info({ url: admin.url }, 'admin server listening (/healthz, /readyz)');
+
   try {
     consumer = await startConsumer({
       kafka,
@@ -85,11 +105,19 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       topics: rules.topics,
       fromBeginning: config.kafka.startFrom === 'earliest',
       logger,
-      handle: (message, heartbeat) =>
+      limits: {
+        maxInFlight: config.delivery.maxInFlight,
+        maxInFlightPerPartition: config.delivery.maxInFlightPerPartition,
+        maxQueuedPerPartition: config.delivery.maxQueuedPerPartition,
+      },
+      commitIntervalMs: config.delivery.commitIntervalMs,
+      health,
+      handle: (message, hooks) =>
         pipeline.handle(message, {
           stopSignal: stopWaits.signal,
           callSignal: stopCalls.signal,
-          heartbeat,
+          heartbeat: hooks.heartbeat,
+          waiting: hooks.waiting,
         }),
       onCrash:
         options.onCrash ??
@@ -100,25 +128,31 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     });
   } catch (error) {
     await deadLetters.disconnect();
+    await admin.close();
     throw error;
   }
+  const running = consumer;
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     logger.info('stopping: no new events are taken; in-flight deliveries may finish');
     stopWaits.abort();
-    const grace = setTimeout(() => stopCalls.abort(), options.shutdownGraceMs ?? 10_000);
     try {
-      await consumer.stop();
+      await running.stop({
+        graceMs: options.shutdownGraceMs ?? config.delivery.shutdownGraceMs,
+        onGraceOver: () => stopCalls.abort(),
+      });
       await deadLetters.disconnect();
     } finally {
-      clearTimeout(grace);
+      stopCalls.abort();
+      await admin.close();
     }
     logger.info('stopped');
   };
   return {
     health,
     tokens,
+    adminUrl: admin.url,
     close() {
       closing ??= close();
       return closing;

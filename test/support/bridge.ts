@@ -43,7 +43,7 @@ export async function startTestBridge(
   env: Record<string, string>,
   retryPolicy?: RetryPolicy,
 ): Promise<InProcessBridge> {
-  const config = loadConfig({ KAFKA_START_FROM: 'earliest', LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({ KAFKA_START_FROM: 'earliest', LOG_LEVEL: 'debug', ADMIN_PORT: '0', ...env });
   const logs = new LogCapture();
   const bridge = await startBridge({
     config,
@@ -67,7 +67,7 @@ export interface ChildBridge {
 export function spawnBridge(env: Record<string, string>): ChildBridge {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', KAFKA_START_FROM: 'earliest', ...env },
+    env: { PATH: process.env['PATH'] ?? '', KAFKA_START_FROM: 'earliest', ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
