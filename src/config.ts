@@ -108,19 +108,20 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
   {
-    name: 'DELIVERY_MAX_IN_FLIGHT',
+    name: 'MAX_IN_FLIGHT',
     default: '32',
     description: 'Deliveries running at once across all partitions.',
   },
   {
-    name: 'DELIVERY_MAX_IN_FLIGHT_PER_PARTITION',
+    name: 'PARTITION_MAX_IN_FLIGHT',
     default: '8',
     description: 'Deliveries running at once within one partition (different ordering keys only).',
   },
   {
-    name: 'DELIVERY_MAX_QUEUED_PER_PARTITION',
+    name: 'PARTITION_MAX_QUEUED',
     default: '1000',
-    description: 'Events of one partition fetched but not final; at this bound fetching of the partition pauses.',
+    description:
+      'Events of one partition fetched but not final; at this bound fetching of the partition pauses.',
   },
   {
     name: 'PAUSE_PROBE_INTERVAL_MS',
@@ -201,9 +202,9 @@ export function loadConfig(env: Env = process.env): Config {
       'silent',
     ] as const),
     delivery: {
-      maxInFlight: reader.integer('DELIVERY_MAX_IN_FLIGHT', 1, 10_000),
-      maxInFlightPerPartition: reader.integer('DELIVERY_MAX_IN_FLIGHT_PER_PARTITION', 1, 10_000),
-      maxQueuedPerPartition: reader.integer('DELIVERY_MAX_QUEUED_PER_PARTITION', 1, 1_000_000),
+      maxInFlight: reader.integer('MAX_IN_FLIGHT', 1, 10_000),
+      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT', 1, 10_000),
+      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED', 1, 1_000_000),
       pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS', 10, 3_600_000),
       commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS', 10, 600_000),
       shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 0, 3_600_000),

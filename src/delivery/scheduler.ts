@@ -146,7 +146,8 @@ export class Scheduler<M> {
         if (!state || state.running >= this.#limits.maxInFlightPerPartition) continue;
         const head = state.runnable[0];
         if (!head) continue;
-        if (this.#draining && (state.highestStarted === undefined || head.offset > state.highestStarted)) continue;
+        if (this.#draining && (state.highestStarted === undefined || head.offset > state.highestStarted))
+          continue;
         state.runnable.shift();
         head.state = 'running';
         state.running += 1;

@@ -26,7 +26,10 @@ export function probeRoutes(state: () => ProbeState): Record<string, Route> {
     '/healthz': () => {
       const { crashed } = state();
       return crashed
-        ? { status: 503, body: { status: 'crashed', code: 'KAFKA_CONSUMER_CRASHED', message: crashed.message } }
+        ? {
+            status: 503,
+            body: { status: 'crashed', code: 'KAFKA_CONSUMER_CRASHED', message: crashed.message },
+          }
         : { status: 200, body: { status: 'alive' } };
     },
     '/readyz': () => {
@@ -38,7 +41,8 @@ export function probeRoutes(state: () => ProbeState): Record<string, Route> {
       if (crashed) return notReady('KAFKA_CONSUMER_CRASHED', crashed.message);
       if (stopping) return notReady('STOPPING', 'shutting down');
       if (paused) return notReady(paused.code, paused.message, paused.since);
-      if (!joined) return notReady('NOT_IN_GROUP', 'not a member of the consumer group (joining or rebalancing)');
+      if (!joined)
+        return notReady('NOT_IN_GROUP', 'not a member of the consumer group (joining or rebalancing)');
       return { status: 200, body: { ready: true } };
     },
   };

@@ -48,7 +48,10 @@ export class AdminServer {
       Promise.resolve()
         .then(() => route(req))
         .then(respond, (error: unknown) => {
-          respond({ status: 500, body: { message: error instanceof Error ? error.message : 'internal error' } });
+          respond({
+            status: 500,
+            body: { message: error instanceof Error ? error.message : 'internal error' },
+          });
         });
     });
     // Probes are short requests; idle keep-alive sockets must not hold the shutdown up.

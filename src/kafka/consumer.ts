@@ -91,21 +91,24 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         if (waiting) pump();
       },
     };
-    options.handle(entry.message, hooks).then(
-      () => scheduler.complete(entry),
-      (error: unknown) => {
-        scheduler.abandon(entry);
-        if (error instanceof ShutdownError) return;
-        // The pipeline turns every failure into an outcome; anything else is a defect. Stopping for good is the only
-        // safe answer: going on would either skip the event or hold its partition forever.
-        crashed = error instanceof Error ? error : new Error(String(error));
-        logger.fatal({ err: error, event: entry.message.offset }, 'delivery failed unexpectedly');
-        options.onCrash(crashed);
-      },
-    ).finally(() => {
-      pump();
-      reconcileFetching();
-    });
+    options
+      .handle(entry.message, hooks)
+      .then(
+        () => scheduler.complete(entry),
+        (error: unknown) => {
+          scheduler.abandon(entry);
+          if (error instanceof ShutdownError) return;
+          // The pipeline turns every failure into an outcome; anything else is a defect. Stopping for good is the only
+          // safe answer: going on would either skip the event or hold its partition forever.
+          crashed = error instanceof Error ? error : new Error(String(error));
+          logger.fatal({ err: error, event: entry.message.offset }, 'delivery failed unexpectedly');
+          options.onCrash(crashed);
+        },
+      )
+      .finally(() => {
+        pump();
+        reconcileFetching();
+      });
   };
 
   /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
@@ -183,7 +186,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     const assignment = event.payload.memberAssignment;
     const assigned = new Set(
-      Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionId(topic, p))),
+      Object.entries(assignment).flatMap(([topic, partitions]) =>
+        partitions.map((p) => partitionId(topic, p)),
+      ),
     );
     for (const id of scheduler.partitions) {
       if (assigned.has(id)) continue;
@@ -205,10 +210,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+    eachBatch: async (payload) => {
+      const { batch } = payload;
       const id = partitionId(batch.topic, batch.partition);
       for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
+        if (!payload.isRunning() || payload.isStale()) break;
         const result = scheduler.offer(id, BigInt(message.offset), orderingKey(message), {
           topic: batch.topic,
           partition: batch.partition,
@@ -220,11 +226,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         });
         // Not taken in: leave the fetch position here, so that it is fetched again once there is room.
         if (result === 'full' || result === 'unassigned') break;
-        resolveOffset(message.offset);
+        payload.resolveOffset(message.offset);
       }
       pump();
       reconcileFetching();
-      await heartbeat();
+      await payload.heartbeat();
     },
   });
   running = true;
@@ -263,7 +269,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     // Must happen before disconnect: kafkajs ignores commits from a consumer that stopped running.
     await commitNow();
     const left = scheduler.unfinished;
-    if (left > 0) logger.info({ unfinished: left }, 'events not final at shutdown are redelivered on restart');
+    if (left > 0)
+      logger.info({ unfinished: left }, 'events not final at shutdown are redelivered on restart');
     await consumer.disconnect();
     running = false;
   };

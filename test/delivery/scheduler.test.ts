@@ -17,7 +17,9 @@ function scheduler(l?: Partial<SchedulerLimits>, partitions = [P]) {
 
 /** Offers `keys[i]` at offset i (plus `from`). */
 function offerAll(s: Scheduler<string>, keys: (string | null)[], partition = P, from = 0) {
-  keys.forEach((key, i) => expect(s.offer(partition, BigInt(from + i), key, `${key}@${from + i}`)).toBe('accepted'));
+  keys.forEach((key, i) =>
+    expect(s.offer(partition, BigInt(from + i), key, `${key}@${from + i}`)).toBe('accepted'),
+  );
 }
 
 const offsets = (entries: Entry<string>[]) => entries.map((e) => Number(e.offset));
@@ -171,15 +173,18 @@ describe('Scheduler', () => {
 
   it('keeps per-key offset order and a correct watermark under random completion order', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const s = scheduler({ maxInFlightPerPartition: 5, maxQueuedPerPartition: 50 });
     const keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', null];
     const startedPerKey = new Map<string, number[]>();
     const final = new Set<number>();
     let offered = 0;
-    let running: Entry<string>[] = [];
+    const running: Entry<string>[] = [];
     while (final.size < 500) {
-      while (offered < 500 && s.offer(P, BigInt(offered), keys[Math.floor(random() * keys.length)] ?? null, '') === 'accepted')
+      while (
+        offered < 500 &&
+        s.offer(P, BigInt(offered), keys[Math.floor(random() * keys.length)] ?? null, '') === 'accepted'
+      )
         offered += 1;
       for (const e of s.take()) {
         if (e.key !== null) startedPerKey.set(e.key, [...(startedPerKey.get(e.key) ?? []), Number(e.offset)]);

@@ -43,7 +43,7 @@ rules:
       GENESYS_LOGIN_URL: simulator.url,
       GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
       GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
-      DELIVERY_MAX_IN_FLIGHT_PER_PARTITION: '4',
+      PARTITION_MAX_IN_FLIGHT: '4',
       // Only the commit at shutdown counts: the periodic one must not be what saves the test.
       KAFKA_COMMIT_INTERVAL_MS: '600000',
     };

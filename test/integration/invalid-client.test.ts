@@ -95,7 +95,9 @@ rules:
       what: 'the event to be sent and committed after the fix',
     });
     expect(simulator.received(AGENTLESS_EMAIL_PATH).map((r) => r.status)).toEqual([200]);
-    await waitFor(async () => (await fetch(`${adminUrl}/readyz`)).status === 200, { what: '/readyz to be 200' });
+    await waitFor(async () => (await fetch(`${adminUrl}/readyz`)).status === 200, {
+      what: '/readyz to be 200',
+    });
     expect(await topicSize(`${topic}.dlq`)).toBe(0);
 
     expect(await child.stop('SIGTERM')).toBe(0);
