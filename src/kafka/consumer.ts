@@ -66,7 +66,13 @@ const UNWIND_MS = 5_000;
  */
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
   const { kafka, groupId, topics, fromBeginning, logger, health } = options;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    // With every partition paused, kafkajs sleeps this long before it looks again: a resumed partition would idle
+    // for up to kafkajs' default 5 s. 1 s is still a long poll (the Java client's default is 0.5 s).
+    maxWaitTimeInMs: 1_000,
+  });
   const scheduler = new Scheduler<InboundMessage>(options.limits);
   const fetchPaused = new Set<string>();
   const committed = new Map<string, bigint>();

@@ -36,8 +36,10 @@ rules:
       GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
       GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
       PARTITION_MAX_IN_FLIGHT: '6',
+      // Smaller than the topic: fetching must pause at the bound and the rest be fetched again later.
+      PARTITION_MAX_QUEUED: '20',
       KAFKA_COMMIT_INTERVAL_MS: '200',
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: 'debug',
     });
   });
 
@@ -46,7 +48,7 @@ rules:
     await simulator?.close();
   });
 
-  it('sends the events of each key in offset order while several calls are in flight at once', async () => {
+  it('sends the events of each key in offset order while several calls are in flight at once, pausing fetching at the queue bound', async () => {
     const customers = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'];
     const records = Array.from({ length: EVENTS }, (_, seq) => {
       const customer = customers[Math.floor(Math.random() * customers.length)] ?? 'c1';
@@ -74,5 +76,8 @@ rules:
     // …and more than one call in flight at a time, never more than the partition's bound.
     expect(simulator.maxConcurrentApiCalls).toBeGreaterThan(1);
     expect(simulator.maxConcurrentApiCalls).toBeLessThanOrEqual(6);
+    const messages = running.logs.records().map((r) => r['msg']);
+    expect(messages).toContain('fetching paused');
+    expect(messages).toContain('fetching resumed');
   });
 });
