@@ -17,5 +17,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schemas ./schemas
 USER node
+# Admin server: /healthz and /readyz (ADMIN_PORT).
+EXPOSE 8080
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["run"]

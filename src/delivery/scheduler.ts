@@ -163,7 +163,11 @@ export class Scheduler<M> {
     return started;
   }
 
-  /** A running entry waits (backoff, pause probe): its slot is free for others, its key stays blocked. */
+  /**
+   * A running entry waits (backoff, pause probe): its slot is free for others, its key stays blocked. When it runs
+   * again it takes its slot back even if others filled it meanwhile: holding a retry back for a new event would
+   * invert the order of work, so the bound may be overshot by the events coming back from a wait.
+   */
   setWaiting(entry: Entry<M>, waiting: boolean): void {
     const state = this.#current(entry);
     if (!state) return;
