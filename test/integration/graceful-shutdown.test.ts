@@ -83,3 +83,58 @@ rules:
     expect(sentSeqs().sort((a, b) => a - b)).toEqual(range(EVENTS));
   });
 });
+
+describe('a second signal while deliveries are still running (geb run as a child process)', () => {
+  const topic = uniqueName('shop.orders');
+  const groupId = uniqueName('geb');
+  let simulator: GenesysSimulator;
+  let child: ChildBridge | undefined;
+
+  beforeAll(async () => {
+    // Calls slower than the test: the first SIGTERM must find them still running.
+    simulator = await GenesysSimulator.start({ latencyMs: 60_000 });
+    await createTopic(topic, 1);
+    await produce(topic, [{ key: 'c1', value: { customer: 'c1', seq: 0 } }]);
+  });
+
+  afterAll(async () => {
+    await child?.stop('SIGKILL');
+    await simulator?.close();
+  });
+
+  it('exits at once with 130 and commits nothing past the unfinished event', async () => {
+    child = spawnBridge({
+      KAFKA_BROKERS: brokers().join(','),
+      KAFKA_GROUP_ID: groupId,
+      RULES_FILE: await writeRulesFile(`
+version: 1
+rules:
+  - name: order-email
+    topics: [${topic}]
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer }}@example.com" }
+        subject: "{{ seq }}"
+        text: "Event {{ seq }}."
+`),
+      GENESYS_API_URL: simulator.url,
+      GENESYS_LOGIN_URL: simulator.url,
+      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
+      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      SHUTDOWN_GRACE_MS: '60000',
+    });
+    await waitFor(() => simulator.maxConcurrentApiCalls >= 1, {
+      timeoutMs: 30_000,
+      what: 'a call in flight',
+    });
+    const running = child;
+    running.stop('SIGTERM').catch(() => undefined);
+    await waitFor(() => running.output().includes('signal received'), {
+      what: 'the first signal to be seen',
+    });
+    expect(await running.stop('SIGINT')).toBe(130);
+    expect(running.output()).toContain('second signal: exiting at once');
+    expect((await committedOffsets(groupId, topic)).get(0)).toBeLessThanOrEqual(0);
+  });
+});
