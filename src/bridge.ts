@@ -6,11 +6,12 @@ import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka, kafkaStartupError } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
+import { probeRoutes } from './http/probes.js';
+import { AdminServer } from './http/server.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
-import { AdminServer } from './http/server.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 
@@ -18,7 +19,7 @@ export interface BridgeOptions {
   readonly config: Config;
   readonly logger: Logger;
   readonly retryPolicy?: RetryPolicy;
-  /** How long in-flight Genesys calls may run on after a stop was asked for. */
+  /** How long in-flight Genesys calls may run on after a stop was asked for (default: SHUTDOWN_GRACE_MS). */
   readonly shutdownGraceMs?: number;
   /** kafkajs gave up on the consumer: by default the process exits non-zero. */
   readonly onCrash?: (error: Error) => void;
@@ -27,9 +28,9 @@ export interface BridgeOptions {
 export interface Bridge {
   readonly health: Health;
   readonly metrics: Metrics;
-  /** Base URL of the admin server (/healthz, /readyz, /metrics). */
-  readonly adminUrl: string;
   readonly tokens: TokenProvider;
+  /** Base URL of the admin HTTP server (/healthz, /readyz, /metrics). */
+  readonly adminUrl: string;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -59,9 +60,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics.paused.reset();
     if (paused) metrics.paused.set({ code: paused.code }, 1);
   });
-  const admin = new AdminServer({ host: config.admin.host, port: config.admin.port, health, metrics });
-  const adminUrl = await admin.start();
-  logger.info({ url: adminUrl }, 'admin server listening (/healthz, /readyz, /metrics)');
 
   // An early token request turns a wrong secret or region into a clear log line at start-up, not at the first event.
   // It is not fatal: the first event pauses on the same error and probes until it is fixed.
@@ -86,7 +84,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   try {
     await deadLetters.connect();
   } catch (error) {
-    await admin.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
 
@@ -95,7 +92,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     genesys,
     deadLetters,
     health,
-    retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
+    retryPolicy: options.retryPolicy ?? {
+      ...DEFAULT_RETRY_POLICY,
+      pauseProbeMs: config.delivery.pauseProbeIntervalMs,
+    },
     logger,
     metrics,
     groupId: config.kafka.groupId,
@@ -103,7 +103,26 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const stopWaits = new AbortController();
   const stopCalls = new AbortController();
-  let consumer: RunningConsumer;
+  let consumer: RunningConsumer | undefined;
+  const admin = await AdminServer.start({
+    host: config.admin.host,
+    port: config.admin.port,
+    routes: {
+      ...probeRoutes(() => ({
+        ...(consumer?.state() ?? { joined: false, stopping: false, crashed: undefined }),
+        paused: health.paused,
+      })),
+      '/metrics': async () => {
+        const { contentType, body } = await metrics.render();
+        return { status: 200, body, contentType };
+      },
+    },
+  }).catch(async (error: unknown) => {
+    await deadLetters.disconnect();
+    throw error;
+  });
+  logger.info({ url: admin.url }, 'admin server listening (/healthz, /readyz, /metrics)');
+
   try {
     consumer = await startConsumer({
       kafka,
@@ -111,13 +130,20 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       topics: rules.topics,
       fromBeginning: config.kafka.startFrom === 'earliest',
       logger,
-      metrics,
+      limits: {
+        maxInFlight: config.delivery.maxInFlight,
+        maxInFlightPerPartition: config.delivery.maxInFlightPerPartition,
+        maxQueuedPerPartition: config.delivery.maxQueuedPerPartition,
+      },
+      commitIntervalMs: config.delivery.commitIntervalMs,
       health,
-      handle: (message, heartbeat) =>
+      metrics,
+      handle: (message, hooks) =>
         pipeline.handle(message, {
           stopSignal: stopWaits.signal,
           callSignal: stopCalls.signal,
-          heartbeat,
+          heartbeat: hooks.heartbeat,
+          waiting: hooks.waiting,
         }),
       onCrash:
         options.onCrash ??
@@ -131,26 +157,29 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     await admin.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
+  const running = consumer;
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     logger.info('stopping: no new events are taken; in-flight deliveries may finish');
     stopWaits.abort();
-    const grace = setTimeout(() => stopCalls.abort(), options.shutdownGraceMs ?? 10_000);
     try {
-      await consumer.stop();
+      await running.stop({
+        graceMs: options.shutdownGraceMs ?? config.delivery.shutdownGraceMs,
+        onGraceOver: () => stopCalls.abort(),
+      });
       await deadLetters.disconnect();
-      await admin.close();
     } finally {
-      clearTimeout(grace);
+      stopCalls.abort();
+      await admin.close();
     }
     logger.info('stopped');
   };
   return {
     health,
     metrics,
-    adminUrl,
     tokens,
+    adminUrl: admin.url,
     close() {
       closing ??= close();
       return closing;

@@ -31,6 +31,14 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  readonly delivery: {
+    readonly maxInFlight: number;
+    readonly maxInFlightPerPartition: number;
+    readonly maxQueuedPerPartition: number;
+    readonly pauseProbeIntervalMs: number;
+    readonly commitIntervalMs: number;
+    readonly shutdownGraceMs: number;
+  };
   readonly admin: {
     readonly host: string;
     readonly port: number;
@@ -162,9 +170,40 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
   {
+    name: 'MAX_IN_FLIGHT',
+    default: '32',
+    description: 'Deliveries running at once across all partitions.',
+  },
+  {
+    name: 'PARTITION_MAX_IN_FLIGHT',
+    default: '8',
+    description: 'Deliveries running at once within one partition (different ordering keys only).',
+  },
+  {
+    name: 'PARTITION_MAX_QUEUED',
+    default: '1000',
+    description:
+      'Events of one partition fetched but not final; at this bound fetching of the partition pauses.',
+  },
+  {
+    name: 'PAUSE_PROBE_INTERVAL_MS',
+    default: '15000',
+    description: 'While paused on a systemic failure, how often the stuck delivery is tried again.',
+  },
+  {
+    name: 'KAFKA_COMMIT_INTERVAL_MS',
+    default: '1000',
+    description: 'How often the offset watermark of each partition is committed.',
+  },
+  {
+    name: 'SHUTDOWN_GRACE_MS',
+    default: '10000',
+    description: 'On SIGTERM/SIGINT, how long in-flight deliveries may run on before they are aborted.',
+  },
+  {
     name: 'ADMIN_PORT',
     default: '8080',
-    description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free one (logged).',
+    description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free port (logged).',
   },
   { name: 'ADMIN_HOST', default: '0.0.0.0', description: 'Address the admin HTTP server binds.' },
 ];
@@ -225,9 +264,17 @@ export function loadConfig(env: Env = process.env): Config {
       'trace',
       'silent',
     ] as const),
+    delivery: {
+      maxInFlight: reader.integer('MAX_IN_FLIGHT', 1, 10_000),
+      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT', 1, 10_000),
+      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED', 1, 1_000_000),
+      pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS', 10, 3_600_000),
+      commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS', 10, 600_000),
+      shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 0, 3_600_000),
+    },
     admin: {
       host: reader.string('ADMIN_HOST'),
-      port: reader.integer('ADMIN_PORT', 0, 65535),
+      port: reader.integer('ADMIN_PORT', 0, 65_535),
     },
   };
 

@@ -14,22 +14,8 @@ export class Health {
   #paused: PauseReason | undefined;
   #listeners: ((paused: PauseReason | undefined) => void)[] = [];
 
-  #inGroup = false;
-
   get paused(): PauseReason | undefined {
     return this.#paused;
-  }
-
-  /** Set by the consumer: joined the group (true), or stopped / crashed (false). */
-  setInGroup(inGroup: boolean): void {
-    this.#inGroup = inGroup;
-  }
-
-  /** Why the readiness probe should fail, or undefined when the bridge is delivering. */
-  get notReadyReason(): { code: string; message: string } | undefined {
-    if (this.#paused) return { code: this.#paused.code, message: this.#paused.message };
-    if (!this.#inGroup) return { code: 'NOT_IN_GROUP', message: 'the consumer has not joined its group' };
-    return undefined;
   }
 
   /** Returns true when this is a new reason (so the caller logs it once, not on every probe). */

@@ -34,6 +34,8 @@ export interface HandleContext {
   readonly callSignal: AbortSignal;
   /** Keeps the consumer's group membership while an event takes long (retries, pauses). */
   readonly heartbeat: () => Promise<void>;
+  /** Told when the event starts and stops waiting (backoff, pause probe), so its concurrency slot can be lent. */
+  readonly waiting?: (waiting: boolean) => void;
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
@@ -256,11 +258,16 @@ const HEARTBEAT_EVERY_MS = 3_000;
 /** Sleeps `ms`, heartbeating the group meanwhile; throws ShutdownError as soon as the bridge stops. */
 async function wait(ms: number, ctx: HandleContext): Promise<void> {
   const until = Date.now() + ms;
-  for (;;) {
-    const left = until - Date.now();
-    if (left <= 0) return;
-    await sleep(Math.min(left, HEARTBEAT_EVERY_MS), ctx.stopSignal);
-    await ctx.heartbeat();
+  ctx.waiting?.(true);
+  try {
+    for (;;) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(left, HEARTBEAT_EVERY_MS), ctx.stopSignal);
+      await ctx.heartbeat();
+    }
+  } finally {
+    ctx.waiting?.(false);
   }
 }
 

@@ -135,6 +135,25 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, GENESYS_REGION: 'bad' })).not.toContain(valid.GENESYS_CLIENT_SECRET);
   });
 
+  it('reads the delivery bounds, intervals and admin port, with defaults', () => {
+    expect(loadConfig(valid).delivery).toEqual({
+      maxInFlight: 32,
+      maxInFlightPerPartition: 8,
+      maxQueuedPerPartition: 1000,
+      pauseProbeIntervalMs: 15_000,
+      commitIntervalMs: 1000,
+      shutdownGraceMs: 10_000,
+    });
+    expect(loadConfig(valid).admin).toEqual({ host: '0.0.0.0', port: 8080 });
+    const config = loadConfig({ ...valid, PARTITION_MAX_IN_FLIGHT: '2', ADMIN_PORT: '0' });
+    expect(config.delivery.maxInFlightPerPartition).toBe(2);
+    expect(config.admin.port).toBe(0);
+    expect(problemsOf({ ...valid, MAX_IN_FLIGHT: '0' })).toContain(
+      'MAX_IN_FLIGHT: "0" must be a whole number',
+    );
+    expect(problemsOf({ ...valid, ADMIN_PORT: '70000' })).toContain('ADMIN_PORT: "70000"');
+  });
+
   it('every variable is documented in the README', async () => {
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     for (const variable of VARIABLES) expect(readme).toContain(`\`${variable.name}\``);

@@ -1,81 +1,85 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Health } from '../health.js';
-import type { Metrics } from '../telemetry/metrics.js';
+
+export interface RouteResponse {
+  readonly status: number;
+  /** Sent as JSON, unless it is a string (sent as text/plain, e.g. Prometheus' exposition format). */
+  readonly body: unknown;
+  readonly contentType?: string;
+}
+
+/** Answers one GET path. Routes are looked up by exact path: add one to serve a new endpoint. */
+export type Route = (request: IncomingMessage) => RouteResponse | Promise<RouteResponse>;
 
 export interface AdminServerOptions {
   readonly host: string;
-  /** 0 picks a free port (logged at start). */
+  /** 0 picks a free port. */
   readonly port: number;
-  readonly health: Health;
-  readonly metrics: Metrics;
+  readonly routes: Readonly<Record<string, Route>>;
 }
 
-export type Route = (req: IncomingMessage, url: URL, res: ServerResponse) => Promise<void> | void;
-
-/**
- * The admin HTTP server: /healthz (the process is alive), /readyz (delivering, or why not) and /metrics
- * (Prometheus text). More routes are added with `route()`.
- */
+/** The admin HTTP server: probes for the orchestrator (and, later, metrics). Serves only GET/HEAD. */
 export class AdminServer {
-  readonly #options: AdminServerOptions;
   readonly #server: Server;
-  readonly #routes = new Map<string, Route>();
   #url = '';
 
-  constructor(options: AdminServerOptions) {
-    this.#options = options;
-    this.route('/healthz', (_req, _url, res) => json(res, 200, { status: 'ok' }));
-    this.route('/readyz', (_req, _url, res) => {
-      const reason = options.health.notReadyReason;
-      if (reason) json(res, 503, { status: 'not ready', ...reason });
-      else json(res, 200, { status: 'ready' });
-    });
-    this.route('/metrics', async (_req, _url, res) => {
-      const { contentType, body } = await options.metrics.render();
-      res.writeHead(200, { 'content-type': contentType }).end(body);
-    });
+  private constructor(routes: Readonly<Record<string, Route>>) {
     this.#server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://admin');
-      const route = req.method === 'GET' ? this.#routes.get(url.pathname) : undefined;
-      if (!route) {
-        json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+      const path = new URL(req.url ?? '/', 'http://admin').pathname;
+      const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      const respond = ({ status, body, contentType }: RouteResponse) => {
+        const text = typeof body === 'string' ? body : JSON.stringify(body);
+        res.writeHead(status, {
+          'content-type':
+            contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'),
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+        });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      };
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        respond({ status: 405, body: { message: 'only GET and HEAD are served' } });
         return;
       }
-      Promise.resolve(route(req, url, res)).catch(() => {
-        if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      if (!route) {
+        respond({ status: 404, body: { message: `no route ${path}` } });
+        return;
+      }
+      Promise.resolve()
+        .then(() => route(req))
+        .then(respond, (error: unknown) => {
+          respond({
+            status: 500,
+            body: { message: error instanceof Error ? error.message : 'internal error' },
+          });
+        });
+    });
+    // Probes are short requests; idle keep-alive sockets must not hold the shutdown up.
+    this.#server.keepAliveTimeout = 5_000;
+  }
+
+  static async start(options: AdminServerOptions): Promise<AdminServer> {
+    const server = new AdminServer(options.routes);
+    await new Promise<void>((resolve, reject) => {
+      server.#server.once('error', reject);
+      server.#server.listen(options.port, options.host, () => {
+        server.#server.off('error', reject);
+        resolve();
       });
     });
+    const address = server.#server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    server.#url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    return server;
   }
 
-  route(path: string, handler: Route): void {
-    this.#routes.set(path, handler);
-  }
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.host, () => resolve());
-    });
-    const { address, port, family } = this.#server.address() as AddressInfo;
-    this.#url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
-    return this.#url;
-  }
-
+  /** Where it listens (a loopback address when bound to every interface). */
   get url(): string {
     return this.#url;
   }
 
   async close(): Promise<void> {
-    if (!this.#server.listening) return;
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res
-    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-    .end(text);
 }

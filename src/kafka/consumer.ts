@@ -1,9 +1,18 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage, TopicPartitions } from 'kafkajs';
 import { BridgeError, ShutdownError } from '../errors.js';
 import type { Health } from '../health.js';
+import { Scheduler, type Entry, type SchedulerLimits } from '../delivery/scheduler.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { InboundMessage } from './message.js';
+
+/** What the consumer hands the pipeline along with each message. */
+export interface DeliveryHooks {
+  /** Keeps the group membership during long waits. */
+  readonly heartbeat: () => Promise<void>;
+  /** The event waits (backoff, pause probe): its concurrency slot is lent to other keys meanwhile. */
+  readonly waiting: (waiting: boolean) => void;
+}
 
 export interface ConsumerOptions {
   readonly kafka: Kafka;
@@ -11,91 +20,308 @@ export interface ConsumerOptions {
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
   readonly logger: Logger;
-  /** Resolves when the message's outcome is final; only then is its offset committed. */
-  readonly handle: (message: InboundMessage, heartbeat: () => Promise<void>) => Promise<void>;
+  readonly limits: SchedulerLimits;
+  /** How often the watermark of each partition is committed (and once more at shutdown). */
+  readonly commitIntervalMs: number;
+  /** While it reports a pause, no new event starts and fetching pauses. */
+  readonly health: Health;
   readonly metrics?: Metrics;
-  readonly health?: Health;
+  /**
+   * Resolves when the message's outcome is final; only then may the watermark move past it. Rejects with
+   * ShutdownError when stopped before that (the event is then redelivered); any other rejection is a defect.
+   */
+  readonly handle: (message: InboundMessage, hooks: DeliveryHooks) => Promise<void>;
   /** Called when kafkajs gives up on the consumer for good: the process must not live on as a zombie. */
   readonly onCrash: (error: Error) => void;
 }
 
-export interface RunningConsumer {
-  readonly consumer: Consumer;
-  /** Stops fetching, waits for the batch in progress, commits what is final and leaves the group. */
-  stop(): Promise<void>;
+export interface ConsumerState {
+  /** A member of the group with an assignment (false while rebalancing). */
+  readonly joined: boolean;
+  readonly stopping: boolean;
+  /** Set when the consumer died for good. */
+  readonly crashed: Error | undefined;
 }
 
+export interface StopOptions {
+  /** How long in-flight deliveries may run on. */
+  readonly graceMs: number;
+  /** Called when the grace period is over and deliveries are still running: abort them. */
+  readonly onGraceOver: () => void;
+}
+
+export interface RunningConsumer {
+  readonly consumer: Consumer;
+  state(): ConsumerState;
+  /** Stops fetching, lets in-flight deliveries finish (within the grace), commits the watermark, leaves the group. */
+  stop(options: StopOptions): Promise<void>;
+}
+
+/** After the grace, aborted deliveries get this long to unwind before the consumer leaves anyway. */
+const UNWIND_MS = 5_000;
+
 /**
- * The consumer group side: fetches batches and hands their messages, in offset order, to the pipeline. An offset is
- * resolved and committed only after `handle` resolved for it, so a crash redelivers everything not yet final.
+ * The consumer group side. kafkajs fetches; each fetched message is offered to the scheduler and kafkajs' fetch position
+ * moves past it at once (resolveOffset), while the committed offset follows only the scheduler's watermark
+ * (autoCommit off, explicit commitOffsets). eachBatch returns without waiting for deliveries, so kafkajs' own loop keeps
+ * heartbeating however long Genesys calls take; when a partition has too much unfinished work its fetching pauses.
  */
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
-  const { kafka, groupId, topics, fromBeginning, logger, handle } = options;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const { kafka, groupId, topics, fromBeginning, logger, health } = options;
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    // With every partition paused, kafkajs sleeps this long before it looks again: a resumed partition would idle
+    // for up to kafkajs' default 5 s. 1 s is still a long poll (the Java client's default is 0.5 s).
+    maxWaitTimeInMs: 1_000,
+  });
+  const scheduler = new Scheduler<InboundMessage>(options.limits);
+  const fetchPaused = new Set<string>();
+  const committed = new Map<string, bigint>();
+  const idleWaiters = new Set<() => void>();
+  let running = false;
+  let joined = false;
+  let stopping = false;
+  let crashed: Error | undefined;
+
+  const noHeartbeatNeeded = () => Promise.resolve();
+
+  const pump = () => {
+    for (const entry of scheduler.take()) deliver(entry);
+    if (scheduler.idle) for (const wake of idleWaiters) wake();
+  };
+
+  const deliver = (entry: Entry<InboundMessage>) => {
+    const hooks: DeliveryHooks = {
+      heartbeat: noHeartbeatNeeded,
+      waiting: (waiting) => {
+        scheduler.setWaiting(entry, waiting);
+        if (waiting) pump();
+      },
+    };
+    options
+      .handle(entry.message, hooks)
+      .then(
+        () => scheduler.complete(entry),
+        (error: unknown) => {
+          scheduler.abandon(entry);
+          if (error instanceof ShutdownError) return;
+          // The pipeline turns every failure into an outcome; anything else is a defect. Stopping for good is the only
+          // safe answer: going on would either skip the event or hold its partition forever.
+          crashed = error instanceof Error ? error : new Error(String(error));
+          logger.fatal({ err: error, event: entry.message.offset }, 'delivery failed unexpectedly');
+          options.onCrash(crashed);
+        },
+      )
+      .finally(() => {
+        pump();
+        reconcileFetching();
+      });
+  };
+
+  /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
+  const reconcileFetching = () => {
+    if (!running) return;
+    const pause: string[] = [];
+    const resume: string[] = [];
+    for (const id of scheduler.partitions) {
+      const wasPaused = fetchPaused.has(id);
+      const shouldPause =
+        stopping ||
+        health.paused !== undefined ||
+        scheduler.isFull(id) ||
+        (wasPaused && !scheduler.hasRoom(id));
+      if (shouldPause && !wasPaused) pause.push(id);
+      if (!shouldPause && wasPaused) resume.push(id);
+    }
+    if (pause.length > 0) {
+      consumer.pause(toTopicPartitions(pause));
+      for (const id of pause) fetchPaused.add(id);
+      logger.debug({ partitions: pause }, 'fetching paused');
+    }
+    if (resume.length > 0) {
+      consumer.resume(toTopicPartitions(resume));
+      for (const id of resume) fetchPaused.delete(id);
+      logger.debug({ partitions: resume }, 'fetching resumed');
+    }
+  };
+
+  health.onChange((paused) => {
+    scheduler.paused = paused !== undefined;
+    reconcileFetching();
+    if (!paused) pump();
+  });
+  scheduler.paused = health.paused !== undefined;
+
+  let committing: Promise<void> = Promise.resolve();
+  const commit = async () => {
+    const offsets: { topic: string; partition: number; offset: string }[] = [];
+    const marks = new Map<string, bigint>();
+    for (const id of scheduler.partitions) {
+      const mark = scheduler.watermark(id);
+      if (mark === undefined || mark === committed.get(id)) continue;
+      marks.set(id, mark);
+      offsets.push({ ...parsePartitionId(id), offset: mark.toString() });
+    }
+    if (offsets.length === 0) return;
+    await consumer.commitOffsets(offsets);
+    for (const [id, mark] of marks) {
+      // A partition revoked while the commit was under way is not ours to track any more.
+      if (scheduler.partitions.includes(id)) committed.set(id, mark);
+    }
+    logger.debug({ offsets }, 'offsets committed');
+  };
+  const commitNow = (): Promise<void> => {
+    committing = committing.then(commit).catch((error: unknown) => {
+      logger.warn({ err: error }, 'committing offsets failed; the next commit retries');
+    });
+    return committing;
+  };
 
   consumer.on(consumer.events.CRASH, (event) => {
     const { error, restart } = event.payload;
-    options.health?.setInGroup(false);
-    if (!restart) options.onCrash(error);
+    if (!restart) {
+      crashed = error;
+      options.onCrash(error);
+    }
   });
-  consumer.on(consumer.events.STOP, () => options.health?.setInGroup(false));
+  consumer.on(consumer.events.REBALANCING, () => {
+    joined = false;
+  });
+  consumer.on(consumer.events.STOP, () => {
+    joined = false;
+  });
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
-    options.health?.setInGroup(true);
-    logger.info(
-      { groupId, memberId: event.payload.memberId, assignment: event.payload.memberAssignment },
-      'joined consumer group',
+    const assignment = event.payload.memberAssignment;
+    const assigned = new Set(
+      Object.entries(assignment).flatMap(([topic, partitions]) =>
+        partitions.map((p) => partitionId(topic, p)),
+      ),
     );
+    for (const id of scheduler.partitions) {
+      if (assigned.has(id)) continue;
+      // Revoked: its queued events are another member's now; what still runs here commits nothing.
+      const dropped = scheduler.revoke(id);
+      committed.delete(id);
+      if (fetchPaused.delete(id)) consumer.resume(toTopicPartitions([id]));
+      logger.info({ partition: id, dropped }, 'partition revoked');
+    }
+    for (const id of assigned) scheduler.assign(id);
+    joined = true;
+    logger.info({ groupId, memberId: event.payload.memberId, assignment }, 'joined consumer group');
+    reconcileFetching();
   });
 
   await assertTopicsExist(kafka, topics);
   await consumer.connect();
   await consumer.subscribe({ topics: [...topics], fromBeginning });
   await consumer.run({
-    autoCommit: true,
+    autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 4,
-    eachBatch: async (payload: EachBatchPayload) => {
+    eachBatch: async (payload) => {
       const { batch } = payload;
-      const heartbeat = () => payload.heartbeat();
+      const id = partitionId(batch.topic, batch.partition);
       for (const message of batch.messages) {
         if (!payload.isRunning() || payload.isStale()) break;
-        try {
-          await handle(
-            {
-              topic: batch.topic,
-              partition: batch.partition,
-              offset: message.offset,
-              key: message.key,
-              value: message.value,
-              headers: message.headers ?? {},
-              timestamp: message.timestamp,
-            },
-            heartbeat,
-          );
-        } catch (error) {
-          // Stopping mid-event: leave it unresolved so that it is redelivered; commit what is final.
-          if (error instanceof ShutdownError) break;
-          throw error;
-        }
+        const result = scheduler.offer(id, BigInt(message.offset), orderingKey(message), {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: message.offset,
+          key: message.key,
+          value: message.value,
+          headers: message.headers ?? {},
+          timestamp: message.timestamp,
+        });
+        // Not taken in: leave the fetch position here, so that it is fetched again once there is room.
+        if (result === 'full' || result === 'unassigned') break;
         payload.resolveOffset(message.offset);
-        options.metrics?.consumerLag.set(
-          { topic: batch.topic, partition: String(batch.partition) },
-          Math.max(0, Number(batch.highWatermark) - Number(message.offset) - 1),
-        );
-        await payload.commitOffsetsIfNecessary();
-        await heartbeat();
       }
+      options.metrics?.consumerLag.set(
+        { topic: batch.topic, partition: String(batch.partition) },
+        Number(batch.offsetLag()),
+      );
+      pump();
+      reconcileFetching();
+      await payload.heartbeat();
     },
   });
+  running = true;
+  reconcileFetching();
+  const commitTimer = setInterval(() => void commitNow(), options.commitIntervalMs);
+  commitTimer.unref();
 
-  let stopping: Promise<void> | undefined;
+  const untilIdle = (ms: number) =>
+    new Promise<boolean>((resolve) => {
+      if (scheduler.idle) return resolve(true);
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        idleWaiters.delete(wake);
+        resolve(idle);
+      };
+      const wake = () => done(true);
+      const timer = setTimeout(() => done(scheduler.idle), ms);
+      idleWaiters.add(wake);
+    });
+
+  let stopped: Promise<void> | undefined;
+  const stop = async ({ graceMs, onGraceOver }: StopOptions) => {
+    stopping = true;
+    scheduler.drain();
+    reconcileFetching();
+    pump();
+    if (!(await untilIdle(graceMs))) {
+      logger.warn(
+        { running: scheduler.running },
+        'grace period over: aborting deliveries still running (they are redelivered)',
+      );
+      onGraceOver();
+      await untilIdle(UNWIND_MS);
+    }
+    clearInterval(commitTimer);
+    // Must happen before disconnect: kafkajs ignores commits from a consumer that stopped running.
+    await commitNow();
+    const left = scheduler.unfinished;
+    if (left > 0)
+      logger.info({ unfinished: left }, 'events not final at shutdown are redelivered on restart');
+    await consumer.disconnect();
+    running = false;
+  };
+
   return {
     consumer,
-    stop() {
-      stopping ??= consumer.disconnect();
-      return stopping;
+    state: () => ({ joined, stopping, crashed }),
+    stop(stopOptions) {
+      stopped ??= stop(stopOptions);
+      return stopped;
     },
   };
+}
+
+/**
+ * The ordering key: the Kafka message key, compared byte for byte (latin1 maps bytes to characters one to one). A null
+ * key keeps no order (see Scheduler).
+ */
+function orderingKey(message: KafkaMessage): string | null {
+  return message.key === null ? null : message.key.toString('latin1');
+}
+
+/** Topic names cannot hold ':', so `topic:partition` is unambiguous. */
+function partitionId(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+function parsePartitionId(id: string): { topic: string; partition: number } {
+  const colon = id.lastIndexOf(':');
+  return { topic: id.slice(0, colon), partition: Number(id.slice(colon + 1)) };
+}
+
+function toTopicPartitions(ids: readonly string[]): TopicPartitions[] {
+  const byTopic = new Map<string, number[]>();
+  for (const id of ids) {
+    const { topic, partition } = parsePartitionId(id);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
 /**

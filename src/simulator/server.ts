@@ -30,6 +30,8 @@ export interface SimulatorOptions {
   readonly tokenLifetimeS?: number;
   /** Genesys' status for invalid_client is unverified (400 or 401); the bridge must handle both. */
   readonly invalidClientStatus?: 400 | 401;
+  /** Fixed delay before answering each API call (not the token endpoint), like a real network and backend. */
+  readonly latencyMs?: number;
 }
 
 export interface ReceivedRequest {
@@ -71,12 +73,16 @@ export class GenesysSimulator {
   #seq = 0;
   #tokensIssued = 0;
   #url = '';
+  readonly #latencyMs: number;
+  #apiCallsInFlight = 0;
+  #maxApiCallsInFlight = 0;
 
   private constructor(options: SimulatorOptions) {
     for (const client of options.clients ?? [DEFAULT_SIMULATOR_CLIENT])
       this.#clients.set(client.id, client.secret);
     this.#tokenLifetimeS = options.tokenLifetimeS ?? 86_400;
     this.#invalidClientStatus = options.invalidClientStatus ?? 401;
+    this.#latencyMs = options.latencyMs ?? 0;
     this.#server = createServer((req, res) => {
       this.#route(req, res).catch((error: unknown) => {
         if (!res.headersSent)
@@ -125,6 +131,11 @@ export class GenesysSimulator {
     this.#tokens.clear();
   }
 
+  /** The most API calls it was answering at the same time: how concurrent the client was. */
+  get maxConcurrentApiCalls(): number {
+    return this.#maxApiCallsInFlight;
+  }
+
   /** How many tokens the token endpoint issued. */
   get tokensIssued(): number {
     return this.#tokensIssued;
@@ -156,6 +167,10 @@ export class GenesysSimulator {
       );
     }
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
+    this.#apiCallsInFlight += 1;
+    this.#maxApiCallsInFlight = Math.max(this.#maxApiCallsInFlight, this.#apiCallsInFlight);
+    res.once('close', () => (this.#apiCallsInFlight -= 1));
+    if (this.#latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#latencyMs));
     if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
       return this.#api(req, raw, res, correlationId, path, validateAgentlessEmail, (body) => ({
         id: randomUUID(),

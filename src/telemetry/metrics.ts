@@ -75,7 +75,7 @@ export class Metrics {
 
   readonly consumerLag = new Gauge({
     name: 'geb_consumer_lag',
-    help: 'Records behind the partition high watermark, as of the last handled record.',
+    help: 'Records behind the partition high watermark, as of the last fetch.',
     labelNames: ['topic', 'partition'] as const,
     registers: [this.registry],
   });

@@ -19,10 +19,23 @@ export async function createTopic(topic: string, numPartitions = 1): Promise<voi
   const admin = kafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      topics: [{ topic, numPartitions, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+    } catch (error) {
+      // kafkajs' wait for leaders gives up when the metadata briefly does not know the new topic yet.
+      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    }
+    await waitFor(
+      async () => {
+        const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+        const partitions = metadata?.topics[0]?.partitions ?? [];
+        return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
+      },
+      { timeoutMs: 10_000, what: `topic ${topic} to have leaders` },
+    );
   } finally {
     await admin.disconnect();
   }
@@ -98,5 +111,17 @@ export async function waitFor(
     if (await condition()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** How many records `topic` holds (the sum of its partitions' high watermarks, for a topic never truncated). */
+export async function topicSize(topic: string): Promise<number> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
   }
 }
