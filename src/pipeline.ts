@@ -4,7 +4,7 @@ import type { GenesysClient } from './genesys/client.js';
 import type { Health } from './health.js';
 import { decode } from './kafka/decoder.js';
 import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
-import { coordinatesOf, keyOf, type InboundMessage } from './kafka/message.js';
+import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
@@ -68,7 +68,7 @@ export class Pipeline {
       return;
     }
 
-    const rules = this.#deps.rules().match(message.topic, event);
+    const rules = this.#deps.rules().match(message.topic, event, kafkaMetaOf(message));
     if (rules.length === 0) {
       log.debug('event matched no rule');
       return;
