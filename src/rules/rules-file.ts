@@ -32,7 +32,7 @@ export class RulesFileError extends BridgeError {
   ) {
     super(
       'RULES_INVALID',
-      `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${format(source, p)}`).join('\n')}`,
+      `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${formatProblem(source, p)}`).join('\n')}`,
     );
   }
 }
@@ -259,7 +259,8 @@ function pathString(segments: readonly (string | number)[]): string {
   return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
 }
 
-function format(source: string, p: RuleProblem): string {
+/** `file:line:column: path: message`, the form editors and CI annotations understand. */
+export function formatProblem(source: string, p: RuleProblem): string {
   const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}` : source;
   return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
