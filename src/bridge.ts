@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import { isBridgeError } from './errors.js';
 import { GenesysClient } from './genesys/client.js';
+import { ContactBatcher } from './genesys/contact-batcher.js';
 import { createHttp } from './genesys/http.js';
 import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
@@ -68,7 +69,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const pipeline = new Pipeline({
     rules: () => rules,
-    genesys,
+    genesys: new ContactBatcher(genesys),
     deadLetters,
     health,
     retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,

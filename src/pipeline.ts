@@ -1,6 +1,6 @@
 import { ShutdownError, isBridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
-import type { GenesysClient } from './genesys/client.js';
+import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
 import { decode } from './kafka/decoder.js';
 import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
@@ -14,7 +14,7 @@ import { personalDataHash, type Logger } from './telemetry/logger.js';
 export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
   readonly rules: () => RuleSet;
-  readonly genesys: GenesysClient;
+  readonly genesys: GenesysSender;
   readonly deadLetters: DeadLetterWriter;
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;

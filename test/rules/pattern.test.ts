@@ -53,13 +53,23 @@ table('nested objects', [
   [
     'fields of an array element must match within one element',
     { items: { sku: ['X'], qty: [2] } },
-    { items: [{ sku: 'X', qty: 1 }, { sku: 'Y', qty: 2 }] },
+    {
+      items: [
+        { sku: 'X', qty: 1 },
+        { sku: 'Y', qty: 2 },
+      ],
+    },
     false,
   ],
   [
     'fields within the same element',
     { items: { sku: ['X'], qty: [2] } },
-    { items: [{ sku: 'Y', qty: 1 }, { sku: 'X', qty: 2 }] },
+    {
+      items: [
+        { sku: 'Y', qty: 1 },
+        { sku: 'X', qty: 2 },
+      ],
+    },
     true,
   ],
 ]);
@@ -176,7 +186,12 @@ table('$or', [
   ['top level: neither', { $or: [{ a: [1] }, { b: [2] }] }, { a: 2, b: 1 }, false],
   ['with other fields (and)', { t: ['X'], $or: [{ a: [1] }, { b: [2] }] }, { t: 'Y', a: 1 }, false],
   ['with other fields (both)', { t: ['X'], $or: [{ a: [1] }, { b: [2] }] }, { t: 'X', b: 2 }, true],
-  ['nested inside an object', { c: { $or: [{ tier: ['gold'] }, { vip: [true] }] } }, { c: { vip: true } }, true],
+  [
+    'nested inside an object',
+    { c: { $or: [{ tier: ['gold'] }, { vip: [true] }] } },
+    { c: { vip: true } },
+    true,
+  ],
   [
     'an alternative with several fields needs all',
     { $or: [{ a: [1], b: [1] }, { c: [1] }] },
