@@ -124,19 +124,24 @@ export function parseRules(text: string, source: string): RuleSet {
     if (seen.has(rule.name))
       problems.push(at(['rules', index, 'name'], `rule name "${rule.name}" is used twice`));
     seen.add(rule.name);
+    // The pattern and the action are compiled apart, so that a mistake in one does not hide one in the other.
+    const matches = attempt(index, () => compilePattern(rule.match));
+    const action = attempt(index, () => compileAction(rule.action, 'action', readTemplateFile));
+    // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
+    if (matches && action && rule.enabled !== false) {
+      rules.push({
+        name: rule.name,
+        topics: Object.freeze([...rule.topics]),
+        matches,
+        action,
+        exactFields: exactFields(rule.match),
+      });
+    }
+  });
+
+  function attempt<T>(index: number, compile: () => T): T | undefined {
     try {
-      const matches = compilePattern(rule.match);
-      const action = compileAction(rule.action, 'action', readTemplateFile);
-      // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
-      if (rule.enabled !== false) {
-        rules.push({
-          name: rule.name,
-          topics: Object.freeze([...rule.topics]),
-          matches,
-          action,
-          exactFields: exactFields(rule.match),
-        });
-      }
+      return compile();
     } catch (error) {
       if (error instanceof TemplateSyntaxError) {
         problems.push(
@@ -149,8 +154,9 @@ export function parseRules(text: string, source: string): RuleSet {
       } else {
         throw error;
       }
+      return undefined;
     }
-  });
+  }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
   return new RuleSet(rules, files);
