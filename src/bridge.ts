@@ -11,6 +11,7 @@ import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
+import { RulesReloader } from './rules/rules-reloader.js';
 import type { Logger } from './telemetry/logger.js';
 
 export interface BridgeOptions {
@@ -26,6 +27,8 @@ export interface BridgeOptions {
 export interface Bridge {
   readonly health: Health;
   readonly tokens: TokenProvider;
+  /** Reloads the rules file now (what SIGHUP does); resolves true when the new rules are in place. */
+  reloadRules(): Promise<boolean>;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -67,8 +70,17 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const deadLetters = new DeadLetterWriter(kafka, config.deadLetterTopic);
   await deadLetters.connect();
 
+  const reloader = new RulesReloader({
+    file: config.rulesFile,
+    initial: rules,
+    logger: logger.child({ component: 'rules' }),
+    watchIntervalMs: config.rulesWatchIntervalMs,
+    subscribedTopics: rules.topics,
+  });
+  const onHangup = () => void reloader.reload('SIGHUP');
+
   const pipeline = new Pipeline({
-    rules: () => rules,
+    rules: () => reloader.current,
     genesys: new ContactBatcher(genesys),
     deadLetters,
     health,
@@ -103,10 +115,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     await deadLetters.disconnect();
     throw error;
   }
+  reloader.start();
+  process.on('SIGHUP', onHangup);
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     logger.info('stopping: no new events are taken; in-flight deliveries may finish');
+    process.off('SIGHUP', onHangup);
+    reloader.stop();
     stopWaits.abort();
     const grace = setTimeout(() => stopCalls.abort(), options.shutdownGraceMs ?? 10_000);
     try {
@@ -120,6 +136,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     health,
     tokens,
+    reloadRules: () => reloader.reload('asked'),
     close() {
       closing ??= close();
       return closing;

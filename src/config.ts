@@ -19,6 +19,8 @@ export interface Config {
     readonly startFrom: StartFrom;
   };
   readonly rulesFile: string;
+  /** How often the rules file and its template files are checked for changes; 0: only on SIGHUP. */
+  readonly rulesWatchIntervalMs: number;
   /** `{topic}` is replaced by the source topic. */
   readonly deadLetterTopic: string;
   readonly genesys: {
@@ -63,6 +65,12 @@ export const VARIABLES: readonly VariableSpec[] = [
       "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history).",
   },
   { name: 'RULES_FILE', required: true, description: 'Path of the rules file (YAML or JSON).' },
+  {
+    name: 'RULES_WATCH_INTERVAL_MS',
+    default: '1000',
+    description:
+      'How often the rules file and its template files are checked for changes; 0: reload on SIGHUP only.',
+  },
   {
     name: 'DEAD_LETTER_TOPIC',
     default: '{topic}.dlq',
@@ -133,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
       startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
     },
     rulesFile: reader.string('RULES_FILE'),
+    rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS', 0, 3_600_000),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
     genesys: {
       region,
