@@ -92,7 +92,10 @@ export class ContactBatcher implements GenesysSender {
       if (batch.length > 1 && isBridgeError(error) && error.disposition === 'dead-letter') {
         await Promise.all(
           batch.map((p) =>
-            this.#next.send({ method: 'POST', path, body: p.contacts }, p.signal).then(p.resolve, p.reject),
+            this.#next.send({ method: 'POST', path, body: p.contacts }, p.signal).then(
+              (response) => p.resolve(response),
+              (error: unknown) => p.reject(error),
+            ),
           ),
         );
         return;

@@ -312,5 +312,5 @@ export function valuesAt(event: unknown, path: readonly string[]): unknown[] {
     }
     current = next;
   }
-  return current.flatMap((v) => (Array.isArray(v) ? v : [v]));
+  return current.flatMap((v): unknown[] => (Array.isArray(v) ? (v as unknown[]) : [v]));
 }

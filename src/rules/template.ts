@@ -34,9 +34,13 @@ function withFilters(engine: Liquid): Liquid {
   );
   // {{ amount | currency: "EUR", "fr-FR" }} → 1 234,50 €
   engine.registerFilter('currency', (value: unknown, currency?: unknown, locale?: unknown) =>
-    formatNumber(value, locale, { style: 'currency', currency: String(currency ?? 'USD') }),
+    formatNumber(value, locale, { style: 'currency', currency: textOf(currency, 'USD') }),
   );
   return engine;
+}
+
+function textOf(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
 }
 
 function fractionDigits(decimals: unknown): Intl.NumberFormatOptions {
@@ -48,7 +52,7 @@ function formatNumber(value: unknown, locale: unknown, format: Intl.NumberFormat
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
   // Thrown errors are reported by kind only (TEMPLATE_RENDER_FAILED), never with the value.
   if (value === '' || !Number.isFinite(n)) throw new TypeError('not a number');
-  return new Intl.NumberFormat(locale === undefined ? 'en-US' : String(locale), format).format(n);
+  return new Intl.NumberFormat(textOf(locale, 'en-US'), format).format(n);
 }
 
 export class TemplateSyntaxError extends Error {

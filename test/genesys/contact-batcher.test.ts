@@ -122,7 +122,7 @@ describe('simulator validation of the new endpoints', () => {
     await expect(client.send({ method: 'POST', path: AGENTLESS_MESSAGE_PATH, body })).rejects.toMatchObject({
       code: 'GENESYS_REJECTED',
       status: 400,
-      message: expect.stringContaining(field),
+      message: expect.stringContaining(field) as unknown,
     });
   });
 
@@ -133,6 +133,9 @@ describe('simulator validation of the new endpoints', () => {
         path: contactsPath('list-e'),
         body: [{ contactListId: 'list-f', data: {} }],
       }),
-    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('[0].contactListId') });
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('[0].contactListId') as unknown,
+    });
   });
 });
