@@ -9,7 +9,7 @@ import type { DryRunResult } from '../../src/commands/rules.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
 import { startTestBridge, type InProcessBridge } from '../support/bridge.js';
 import { readDocExamples, type DocExample } from '../support/docs-examples.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { brokers, committedOffsets, kafka, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DOC_TOPIC = 'shop.orders';
@@ -29,6 +29,35 @@ async function writeFiles(dir: string, files: Record<string, string>): Promise<v
   for (const [name, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFile(join(dir, name), text);
+  }
+}
+
+/**
+ * All topics in one request; leaders are awaited by polling metadata, because kafkajs' own wait gives up on the
+ * broker's transient UNKNOWN_TOPIC_OR_PARTITION when the machine is busy.
+ */
+async function createTopics(topics: string[]): Promise<void> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })),
+    });
+    await waitFor(
+      async () => {
+        try {
+          const metadata = await admin.fetchTopicMetadata({ topics });
+          return metadata.topics.every(
+            (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0),
+          );
+        } catch {
+          return false;
+        }
+      },
+      { what: 'the example topics to have leaders' },
+    );
+  } finally {
+    await admin.disconnect();
   }
 }
 
@@ -68,7 +97,7 @@ describe('every example of docs/rules.md: `geb rules test` prints exactly what t
       );
     }
     await writeFile(join(dir, 'rules.yaml'), JSON.stringify(combine(examples, topics), null, 2));
-    for (const topic of topics) await createTopic(topic);
+    await createTopics(topics);
     simulator = await GenesysSimulator.start();
     running = await startTestBridge({
       KAFKA_BROKERS: brokers().join(','),
