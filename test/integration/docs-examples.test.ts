@@ -42,6 +42,7 @@ async function createTopics(topics: string[]): Promise<void> {
   try {
     await admin.createTopics({
       topics: topics.map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })),
+      waitForLeaders: false,
     });
     await waitFor(
       async () => {

@@ -21,8 +21,22 @@ export async function createTopic(topic: string, numPartitions = 1): Promise<voi
   try {
     await admin.createTopics({
       topics: [{ topic, numPartitions, replicationFactor: 1 }],
-      waitForLeaders: true,
+      waitForLeaders: false,
     });
+    // kafkajs' waitForLeaders retries only LEADER_NOT_AVAILABLE, but a KRaft broker under load briefly answers
+    // UNKNOWN_TOPIC_OR_PARTITION for a topic it just created: poll the metadata instead.
+    await waitFor(
+      async () => {
+        try {
+          const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+          const partitions = metadata.topics[0]?.partitions ?? [];
+          return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
+        } catch {
+          return false;
+        }
+      },
+      { what: `topic ${topic} to have leaders` },
+    );
   } finally {
     await admin.disconnect();
   }
