@@ -3,7 +3,7 @@
  * eb-event-patterns.html). A pattern is an object whose leaves are lists of conditions: the field matches when any
  * condition does, and every field of the object must match. Conditions are exact values (type-strict: 5 never equals
  * "5"; null and "" are values) or one-key operator objects: prefix, suffix, equals-ignore-case, wildcard,
- * anything-but, numeric and exists. `$or` takes a list of patterns, any of which must match, at any level.
+ * anything-but, numeric, exists and cidr. `$or` takes a list of patterns, any of which must match, at any level.
  *
  * Corner cases, as EventBridge defines them:
  * - a field holding an array matches when any element matches (an empty array counts as a missing field);
@@ -15,6 +15,8 @@
  * The reserved top-level key `$kafka` matches the Kafka record instead of the event: `key` (the key as UTF-8) and
  * `headers` (name → value as UTF-8; a repeated header is an array).
  */
+import { BlockList, isIP } from 'node:net';
+
 export type PatternValue = string | number | boolean | null;
 export type Condition = PatternValue | OperatorCondition;
 export interface OperatorCondition {
@@ -163,6 +165,8 @@ function stringOperator(operator: string | undefined, argument: unknown, at: (st
     }
     case 'numeric':
       return numeric(argument as readonly unknown[], at);
+    case 'cidr':
+      return cidr(String(argument), at);
     default:
       // The schema admits only the operators above.
       throw new PatternDefinitionError(at, `unknown operator "${String(operator)}"`);
@@ -218,6 +222,21 @@ function wildcard(source: string, at: (string | number)[]): RegExp {
     }
   }
   return new RegExp(`^${regex}$`);
+}
+
+/** `10.0.0.0/24` or `2001:db8::/32`: a string holding an IP address within that block. */
+function cidr(block: string, at: (string | number)[]): LeafTest {
+  const slash = block.lastIndexOf('/');
+  const network = slash < 0 ? block : block.slice(0, slash);
+  const family = isIP(network);
+  const bits = slash < 0 ? (family === 6 ? 128 : 32) : Number(block.slice(slash + 1));
+  if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+    throw new PatternDefinitionError(at, 'must be an IPv4 or IPv6 block such as 10.0.0.0/24');
+  }
+  const list = new BlockList();
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  list.addSubnet(network, bits, type);
+  return strings((v) => isIP(v) === family && list.check(v, type));
 }
 
 const COMPARATORS: Record<string, (a: number, b: number) => boolean> = {

@@ -198,13 +198,13 @@ const FRIENDLY: { schema: object | undefined; keyword: string; message: string }
     schema: definitions['operator'],
     keyword: 'minProperties',
     message:
-      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists)',
+      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
   },
   {
     schema: definitions['operator'],
     keyword: 'maxProperties',
     message:
-      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists)',
+      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
   },
 ];
 

@@ -207,6 +207,15 @@ table('$or', [
   ['alternatives with operators', { $or: [{ a: [{ exists: false }] }, { a: [0] }] }, { a: 0 }, true],
 ]);
 
+table('cidr', [
+  ['an IPv4 address in the block', { ip: [{ cidr: '10.0.0.0/24' }] }, { ip: '10.0.0.42' }, true],
+  ['an IPv4 address outside', { ip: [{ cidr: '10.0.0.0/24' }] }, { ip: '10.0.1.1' }, false],
+  ['an IPv6 address in the block', { ip: [{ cidr: '2001:db8::/32' }] }, { ip: '2001:db8::1' }, true],
+  ['an IPv6 address for an IPv4 block', { ip: [{ cidr: '10.0.0.0/8' }] }, { ip: '2001:db8::1' }, false],
+  ['not an address', { ip: [{ cidr: '10.0.0.0/8' }] }, { ip: '10.0.0.x' }, false],
+  ['a single address', { ip: [{ cidr: '192.168.1.1' }] }, { ip: '192.168.1.1' }, true],
+]);
+
 describe('$kafka: the record key and headers', () => {
   const kafka: KafkaMeta = { key: 'order-1', headers: { source: 'shop', tag: ['a', 'b'] } };
   const cases: [string, Pattern, KafkaMeta | undefined, boolean][] = [
@@ -239,6 +248,7 @@ describe('mistakes the schema cannot see', () => {
     ['an empty range', { n: [{ numeric: ['>', 5, '<', 1] }] }, 'below the upper'],
     ['two lower bounds', { n: [{ numeric: ['>', 1, '>=', 2] }] }, 'at most one'],
     ['= with a bound', { n: [{ numeric: ['=', 1, '<', 2] }] }, 'cannot be combined'],
+    ['a cidr that is no block', { ip: [{ cidr: '10.0.0.0/33' }] }, 'IPv4 or IPv6'],
     ['anything-but mixing strings and numbers', { s: [{ 'anything-but': ['a', 1] }] }, 'only strings'],
   ];
   it.each(cases)('%s', (_name, pattern, message) => {

@@ -122,8 +122,8 @@ rules:
 `;
     const found = problems(doc).map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`);
     expect(found).toEqual([
-      '6:11 rules[0].match.a[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists)',
-      '7:11 rules[0].match.b[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists)',
+      '6:11 rules[0].match.a[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
+      '7:11 rules[0].match.b[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
       '9:41 rules[0].match.$or[0].c[0].anything-but.prefix: must be string',
       '10:22 rules[0].match.$kafka.key: must be array',
       '11:12 rules[0].match.d.$and: unknown key "$and" (of the keys starting with "$", patterns know $or and, at the top, $kafka)',
