@@ -175,11 +175,16 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     classpath,
   ];
 
-  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch(
-    (error: Error) => {
-      throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
-    },
-  );
+  await run(java, [
+    ...jvm,
+    'kafka.tools.StorageTool',
+    'format',
+    `--cluster-id=${clusterId()}`,
+    '-c',
+    config,
+  ]).catch((error: Error) => {
+    throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
+  });
 
   // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
   const watchdog = [
@@ -226,7 +231,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
   return { brokers, logFile, stop };
 }
 
-/** A random 16-byte cluster id in Kafka's base64url form. */
+/** A random 16-byte cluster id in Kafka's base64url form (it may start with "-": pass it as --cluster-id=ID). */
 function clusterId(): string {
   return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 }
