@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import { isBridgeError } from './errors.js';
 import { GenesysClient } from './genesys/client.js';
+import { ContactBatcher } from './genesys/contact-batcher.js';
 import { createHttp } from './genesys/http.js';
 import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
@@ -12,6 +13,7 @@ import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
+import { RulesReloader } from './rules/rules-reloader.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 
@@ -31,6 +33,8 @@ export interface Bridge {
   readonly tokens: TokenProvider;
   /** Base URL of the admin HTTP server (/healthz, /readyz, /metrics). */
   readonly adminUrl: string;
+  /** Reloads the rules file now (what SIGHUP does); resolves true when the new rules are in place. */
+  reloadRules(): Promise<boolean>;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -87,9 +91,19 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     throw kafkaStartupError(error, config.kafka.security);
   }
 
+  const reloader = new RulesReloader({
+    file: config.rulesFile,
+    initial: rules,
+    logger: logger.child({ component: 'rules' }),
+    watchIntervalMs: config.rulesWatchIntervalMs,
+    subscribedTopics: rules.topics,
+    onOutcome: (outcome) => metrics.rulesReloads.inc({ outcome }),
+  });
+  const onHangup = () => void reloader.reload('SIGHUP');
+
   const pipeline = new Pipeline({
-    rules: () => rules,
-    genesys,
+    rules: () => reloader.current,
+    genesys: new ContactBatcher(genesys),
     deadLetters,
     health,
     retryPolicy: options.retryPolicy ?? {
@@ -158,10 +172,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     throw kafkaStartupError(error, config.kafka.security);
   }
   const running = consumer;
+  reloader.start();
+  process.on('SIGHUP', onHangup);
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     logger.info('stopping: no new events are taken; in-flight deliveries may finish');
+    process.off('SIGHUP', onHangup);
+    reloader.stop();
     stopWaits.abort();
     try {
       await running.stop({
@@ -180,6 +198,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics,
     tokens,
     adminUrl: admin.url,
+    reloadRules: () => reloader.reload('asked'),
     close() {
       closing ??= close();
       return closing;

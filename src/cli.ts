@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CONFIG_USAGE, configCommand } from './commands/config.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
+import { RULES_USAGE, rulesCommand } from './commands/rules.js';
 import { EXIT } from './commands/signals.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 
@@ -9,6 +10,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: () => runCommand(),
   simulator: simulatorCommand,
   config: configCommand,
+  rules: rulesCommand,
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -17,6 +19,7 @@ Commands:
 ${RUN_USAGE}
 ${SIMULATOR_USAGE}
 ${CONFIG_USAGE}
+${RULES_USAGE}
   help                      Show this text.
 `;
 

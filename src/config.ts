@@ -20,6 +20,8 @@ export interface Config {
     readonly security: KafkaSecurity;
   };
   readonly rulesFile: string;
+  /** How often the rules file and its template files are checked for changes; 0: only on SIGHUP. */
+  readonly rulesWatchIntervalMs: number;
   /** `{topic}` is replaced by the source topic. */
   readonly deadLetterTopic: string;
   readonly genesys: {
@@ -139,6 +141,12 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'RULES_FILE', required: true, description: 'Path of the rules file (YAML or JSON).' },
   {
+    name: 'RULES_WATCH_INTERVAL_MS',
+    default: '1000',
+    description:
+      'How often the rules file and its template files are checked for changes; 0: reload on SIGHUP only.',
+  },
+  {
     name: 'DEAD_LETTER_TOPIC',
     default: '{topic}.dlq',
     description: 'Topic that receives events that cannot be delivered; `{topic}` is the source topic.',
@@ -246,6 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
       security: readKafkaSecurity(reader, problems),
     },
     rulesFile: reader.string('RULES_FILE'),
+    rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS', 0, 3_600_000),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
     genesys: {
       region,

@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   },
   TEMPLATE_RENDER_FAILED: { disposition: 'dead-letter', summary: 'a template could not be rendered' },
   INVALID_ADDRESS: { disposition: 'dead-letter', summary: 'a rendered address is not well formed' },
+  INVALID_FIELD_VALUE: {
+    disposition: 'dead-letter',
+    summary: 'a rendered value is not valid for its field (e.g. a contact list id)',
+  },
   GENESYS_REJECTED: { disposition: 'dead-letter', summary: 'Genesys refused the request as invalid' },
   GENESYS_INVALID_CLIENT: {
     disposition: 'pause',

@@ -1,10 +1,10 @@
 import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
-import type { GenesysClient } from './genesys/client.js';
+import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
 import { decode } from './kafka/decoder.js';
 import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
-import { coordinatesOf, keyOf, type InboundMessage } from './kafka/message.js';
+import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
@@ -17,7 +17,7 @@ import { trace } from '@opentelemetry/api';
 export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
   readonly rules: () => RuleSet;
-  readonly genesys: GenesysClient;
+  readonly genesys: GenesysSender;
   readonly deadLetters: DeadLetterWriter;
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
@@ -97,7 +97,7 @@ export class Pipeline {
     }
 
     const rules = inSpanSync('match', (span) => {
-      const matched = this.#deps.rules().match(message.topic, event);
+      const matched = this.#deps.rules().match(message.topic, event, kafkaMetaOf(message));
       span.setAttributes({ 'geb.rules.matched': matched.length, 'geb.rules': matched.map((r) => r.name) });
       return matched;
     });

@@ -17,3 +17,16 @@ export function coordinatesOf(message: InboundMessage): string {
 export function keyOf(message: InboundMessage): string | undefined {
   return message.key === null ? undefined : message.key.toString('utf8');
 }
+
+/** The key and headers as `$kafka` patterns see them: UTF-8 text, a repeated header as an array. */
+export function kafkaMetaOf(message: Pick<InboundMessage, 'key' | 'headers'>): {
+  key?: string;
+  headers: Record<string, string | string[]>;
+} {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
+  }
+  return message.key === null ? { headers } : { key: message.key.toString('utf8'), headers };
+}

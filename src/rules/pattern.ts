@@ -1,41 +1,335 @@
 /**
- * EventBridge-style event patterns. A pattern is an object whose leaves are arrays of allowed values; nested objects
- * descend into the event. A leaf matches when the event's value at that path equals one of the listed values, or,
- * when the event holds an array there, when any element does. Types are strict: the number 5 never equals "5".
+ * AWS EventBridge event patterns over the decoded event (https://docs.aws.amazon.com/eventbridge/latest/userguide/
+ * eb-event-patterns.html). A pattern is an object whose leaves are lists of conditions: the field matches when any
+ * condition does, and every field of the object must match. Conditions are exact values (type-strict: 5 never equals
+ * "5"; null and "" are values) or one-key operator objects: prefix, suffix, equals-ignore-case, wildcard,
+ * anything-but, numeric, exists and cidr. `$or` takes a list of patterns, any of which must match, at any level.
+ *
+ * Corner cases, as EventBridge defines them:
+ * - a field holding an array matches when any element matches (an empty array counts as a missing field);
+ * - only `exists: false` matches a missing field; `anything-but` needs the field to be present;
+ * - comparisons apply to leaf values (strings, numbers, booleans, null): an object where a leaf is expected is no
+ *   leaf, so only `exists: false` matches there;
+ * - a nested pattern over an array of objects must match within one element.
+ *
+ * The reserved top-level key `$kafka` matches the Kafka record instead of the event: `key` (the key as UTF-8) and
+ * `headers` (name → value as UTF-8; a repeated header is an array).
  */
+import { BlockList, isIP } from 'node:net';
+
 export type PatternValue = string | number | boolean | null;
+export type Condition = PatternValue | OperatorCondition;
+export interface OperatorCondition {
+  readonly [operator: string]: unknown;
+}
 export interface Pattern {
-  readonly [field: string]: readonly PatternValue[] | Pattern;
+  readonly [field: string]: readonly Condition[] | Pattern | readonly Pattern[];
 }
 
-export type Matcher = (event: unknown) => boolean;
+/** What `$kafka` matches: the record's key and headers, decoded as UTF-8. */
+export interface KafkaMeta {
+  readonly key?: string;
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+}
+
+export type Matcher = (event: unknown, kafka?: KafkaMeta) => boolean;
+
+/** A mistake the JSON Schema cannot express (a numeric range the wrong way round, `**` in a wildcard…). */
+export class PatternDefinitionError extends Error {
+  constructor(
+    readonly segments: readonly (string | number)[],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PatternDefinitionError';
+  }
+}
+
+export const KAFKA_KEY = '$kafka';
+const OR = '$or';
+
+type ObjectMatcher = (value: unknown) => boolean;
+type LeafTest = (value: unknown) => boolean;
 
 export function compilePattern(pattern: Pattern | undefined): Matcher {
   if (!pattern || Object.keys(pattern).length === 0) return () => true;
-  const checks = Object.entries(pattern).map(([field, expected]): Matcher => {
-    if (Array.isArray(expected)) {
-      const allowed = expected as readonly PatternValue[];
-      return (event) => leafMatches(fieldOf(event, field), allowed);
+  const top = compileObject(pattern, [], true);
+  return (event, kafka) => top({ [TOP_EVENT]: event, [TOP_KAFKA]: kafka });
+}
+
+// The top level reads fields from the event and `$kafka` from the record; both travel in one private wrapper.
+const TOP_EVENT = Symbol('event');
+const TOP_KAFKA = Symbol('kafka');
+interface TopInput {
+  [TOP_EVENT]: unknown;
+  [TOP_KAFKA]: KafkaMeta | undefined;
+}
+
+function compileObject(pattern: Pattern, at: (string | number)[], top: boolean): ObjectMatcher {
+  const checks: ObjectMatcher[] = [];
+  for (const [field, spec] of Object.entries(pattern)) {
+    const path = [...at, field];
+    if (field === OR) {
+      const alternatives = (spec as readonly Pattern[]).map((alt, i) =>
+        compileObject(alt, [...path, i], top),
+      );
+      checks.push((value) => alternatives.some((alt) => alt(value)));
+      continue;
     }
-    const nested = compilePattern(expected as Pattern);
-    return (event) => {
-      const value = fieldOf(event, field);
-      return Array.isArray(value) ? value.some(nested) : isObject(value) && nested(value);
-    };
+    let read: (value: unknown) => unknown;
+    if (top && field === KAFKA_KEY) {
+      read = (value) => kafkaView((value as TopInput)[TOP_KAFKA]);
+    } else if (top) {
+      read = (value) => fieldOf((value as TopInput)[TOP_EVENT], field);
+    } else {
+      read = (value) => fieldOf(value, field);
+    }
+    if (Array.isArray(spec)) {
+      const leaf = compileLeaf(spec as readonly Condition[], path);
+      checks.push((value) => leaf(read(value)));
+    } else {
+      const nested = compileObject(spec as Pattern, path, false);
+      checks.push((value) => nestedMatches(read(value), nested));
+    }
+  }
+  return (value) => checks.every((check) => check(value));
+}
+
+function kafkaView(kafka: KafkaMeta | undefined): Record<string, unknown> {
+  const view: Record<string, unknown> = { headers: kafka?.headers ?? {} };
+  if (kafka?.key !== undefined) view['key'] = kafka.key;
+  return view;
+}
+
+/** An object descends; an array of objects matches when one element does; anything else is seen as empty. */
+function nestedMatches(value: unknown, nested: ObjectMatcher): boolean {
+  if (Array.isArray(value)) {
+    const objects = value.filter(isObject);
+    return objects.length > 0 ? objects.some(nested) : nested({});
+  }
+  return nested(isObject(value) ? value : {});
+}
+
+function compileLeaf(conditions: readonly Condition[], path: (string | number)[]): LeafTest {
+  const tests = conditions.map((c, i) => compileCondition(c, [...path, i]));
+  const onMissing = tests.some((t) => t.matchesMissing);
+  return (value) => {
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) return onMissing;
+    if (Array.isArray(value)) return value.some((element) => tests.some((t) => t.present(element)));
+    return tests.some((t) => t.present(value));
+  };
+}
+
+interface ConditionTest {
+  /** Whether the condition holds for a present value (one element of an array). */
+  readonly present: LeafTest;
+  /** Whether the condition holds for a missing field. */
+  readonly matchesMissing: boolean;
+}
+
+function compileCondition(condition: Condition, path: (string | number)[]): ConditionTest {
+  if (!isObject(condition)) {
+    return { present: (v) => v === condition, matchesMissing: false };
+  }
+  const [operator, argument] = Object.entries(condition)[0] ?? [];
+  const at = [...path, operator ?? ''];
+  switch (operator) {
+    case 'exists':
+      return argument === true
+        ? { present: isLeaf, matchesMissing: false }
+        : { present: (v) => !isLeaf(v), matchesMissing: true };
+    case 'anything-but': {
+      const inner = anythingBut(argument, at);
+      return { present: (v) => isLeaf(v) && !inner(v), matchesMissing: false };
+    }
+    default:
+      return { present: stringOperator(operator, argument, at), matchesMissing: false };
+  }
+}
+
+function stringOperator(operator: string | undefined, argument: unknown, at: (string | number)[]): LeafTest {
+  switch (operator) {
+    case 'prefix':
+      return isObject(argument)
+        ? caseless((v, a) => v.startsWith(a), String(argument['equals-ignore-case']))
+        : strings((v) => v.startsWith(String(argument)));
+    case 'suffix':
+      return isObject(argument)
+        ? caseless((v, a) => v.endsWith(a), String(argument['equals-ignore-case']))
+        : strings((v) => v.endsWith(String(argument)));
+    case 'equals-ignore-case':
+      return caseless((v, a) => v === a, String(argument));
+    case 'wildcard': {
+      const regex = wildcard(String(argument), at);
+      return strings((v) => regex.test(v));
+    }
+    case 'numeric':
+      return numeric(argument as readonly unknown[], at);
+    case 'cidr':
+      return cidr(String(argument), at);
+    default:
+      // The schema admits only the operators above.
+      throw new PatternDefinitionError(at, `unknown operator "${String(operator)}"`);
+  }
+}
+
+/** `anything-but`: the test its value must fail. Values (all strings or all numbers), or one string operator. */
+function anythingBut(argument: unknown, at: (string | number)[]): LeafTest {
+  if (isObject(argument)) {
+    const [operator, inner] = Object.entries(argument)[0] ?? [];
+    if (Array.isArray(inner)) {
+      const tests = inner.map((one, i) => stringOperator(operator, one, [...at, operator ?? '', i]));
+      return (v) => tests.some((t) => t(v));
+    }
+    return stringOperator(operator, inner, [...at, operator ?? '']);
+  }
+  const values = Array.isArray(argument) ? (argument as unknown[]) : [argument];
+  const kinds = new Set(values.map((v) => typeof v));
+  if (kinds.size > 1) throw new PatternDefinitionError(at, 'must list only strings or only numbers');
+  return (v) => values.includes(v);
+}
+
+function strings(test: (value: string) => boolean): LeafTest {
+  return (v) => typeof v === 'string' && test(v);
+}
+
+function caseless(test: (value: string, argument: string) => boolean, argument: string): LeafTest {
+  const folded = fold(argument);
+  return strings((v) => test(fold(v), folded));
+}
+
+function fold(s: string): string {
+  return s.toLowerCase();
+}
+
+/** `*` stands for any run of characters; `\*` is a star and `\\` a backslash. `**` is refused, as EventBridge does. */
+function wildcard(source: string, at: (string | number)[]): RegExp {
+  if (source.includes('**')) throw new PatternDefinitionError(at, 'must not hold consecutive "*"');
+  let regex = '';
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i] as string;
+    if (c === '\\') {
+      const next = source[i + 1];
+      if (next !== '*' && next !== '\\') {
+        throw new PatternDefinitionError(at, 'a "\\" must be followed by "*" or "\\"');
+      }
+      regex += `\\${next}`;
+      i += 1;
+    } else if (c === '*') {
+      regex += '[\\s\\S]*';
+    } else {
+      regex += c.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${regex}$`);
+}
+
+/** `10.0.0.0/24` or `2001:db8::/32`: a string holding an IP address within that block. */
+function cidr(block: string, at: (string | number)[]): LeafTest {
+  const slash = block.lastIndexOf('/');
+  const network = slash < 0 ? block : block.slice(0, slash);
+  const family = isIP(network);
+  const bits = slash < 0 ? (family === 6 ? 128 : 32) : Number(block.slice(slash + 1));
+  if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+    throw new PatternDefinitionError(at, 'must be an IPv4 or IPv6 block such as 10.0.0.0/24');
+  }
+  const list = new BlockList();
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  list.addSubnet(network, bits, type);
+  return strings((v) => isIP(v) === family && list.check(v, type));
+}
+
+const COMPARATORS: Record<string, (a: number, b: number) => boolean> = {
+  '=': (a, b) => a === b,
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+};
+
+/** `["=", 3]`, `[">", 0]`, `[">", 0, "<=", 5]`: one equality, or at most one lower and one upper bound. */
+function numeric(argument: readonly unknown[], at: (string | number)[]): LeafTest {
+  const bounds: { op: string; limit: number }[] = [];
+  for (let i = 0; i < argument.length; i += 2) {
+    const op = argument[i];
+    const limit = argument[i + 1];
+    if (typeof op !== 'string' || !(op in COMPARATORS)) {
+      throw new PatternDefinitionError([...at, i], 'must be one of "=", "<", "<=", ">", ">="');
+    }
+    if (typeof limit !== 'number' || !Number.isFinite(limit)) {
+      throw new PatternDefinitionError([...at, i + 1], 'must be a number');
+    }
+    bounds.push({ op, limit });
+  }
+  const lower = bounds.filter((b) => b.op === '>' || b.op === '>=');
+  const upper = bounds.filter((b) => b.op === '<' || b.op === '<=');
+  const equal = bounds.filter((b) => b.op === '=');
+  if (equal.length > 0 && bounds.length > 1) {
+    throw new PatternDefinitionError(at, '"=" cannot be combined with another comparison');
+  }
+  if (lower.length > 1 || upper.length > 1) {
+    throw new PatternDefinitionError(at, 'takes at most one lower and one upper bound');
+  }
+  if (lower[0] && upper[0] && lower[0].limit >= upper[0].limit) {
+    throw new PatternDefinitionError(at, 'the lower bound must be below the upper bound');
+  }
+  const checks = bounds.map(({ op, limit }) => {
+    const compare = COMPARATORS[op] as (a: number, b: number) => boolean;
+    return (v: number) => compare(v, limit);
   });
-  return (event) => checks.every((check) => check(event));
+  return (v) => typeof v === 'number' && checks.every((check) => check(v));
 }
 
-function leafMatches(value: unknown, allowed: readonly PatternValue[]): boolean {
-  if (value === undefined) return false;
-  if (Array.isArray(value)) return value.some((element) => allowed.some((a) => a === element));
-  return allowed.some((a) => a === value);
+function isLeaf(value: unknown): boolean {
+  return value === null || typeof value !== 'object';
 }
 
-function fieldOf(event: unknown, field: string): unknown {
-  return isObject(event) && Object.hasOwn(event, field) ? event[field] : undefined;
+function fieldOf(value: unknown, field: string): unknown {
+  return isObject(value) && Object.hasOwn(value, field) ? value[field] : undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Fields every match requires to hold one of a few exact values (outside any `$or`), for indexing: the path from the
+ * event's root and the values allowed there. `$kafka` fields are left out.
+ */
+export function exactFields(pattern: Pattern | undefined): { path: string[]; values: PatternValue[] }[] {
+  const out: { path: string[]; values: PatternValue[] }[] = [];
+  const walk = (p: Pattern, at: string[]) => {
+    for (const [field, spec] of Object.entries(p)) {
+      if (field === OR || (at.length === 0 && field === KAFKA_KEY)) continue;
+      if (Array.isArray(spec)) {
+        const conditions = spec as readonly Condition[];
+        if (conditions.every((c) => !isObject(c))) {
+          out.push({ path: [...at, field], values: conditions as PatternValue[] });
+        }
+      } else {
+        walk(spec as Pattern, [...at, field]);
+      }
+    }
+  };
+  if (pattern) walk(pattern, []);
+  return out;
+}
+
+/**
+ * Every leaf value the event holds at `path`, descending through arrays: a superset of what a leaf there can match,
+ * which is all an index lookup needs.
+ */
+export function valuesAt(event: unknown, path: readonly string[]): unknown[] {
+  let current: unknown[] = [event];
+  for (const field of path) {
+    const next: unknown[] = [];
+    for (const value of current) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        const child = fieldOf(item, field);
+        if (child !== undefined) next.push(child);
+      }
+    }
+    current = next;
+  }
+  return current.flatMap((v): unknown[] => (Array.isArray(v) ? (v as unknown[]) : [v]));
 }

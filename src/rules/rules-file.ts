@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
 import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
-import { compilePattern, type Pattern } from './pattern.js';
+import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
 import { RuleSet, type Rule } from './rule-set.js';
 import { TemplateSyntaxError } from './template.js';
 
@@ -30,14 +32,20 @@ export class RulesFileError extends BridgeError {
   ) {
     super(
       'RULES_INVALID',
-      `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${format(source, p)}`).join('\n')}`,
+      `${source} has ${problems.length} problem(s):\n${problems.map((p) => `  ${formatProblem(source, p)}`).join('\n')}`,
     );
   }
 }
 
 interface RawRulesFile {
   readonly version: 1;
-  readonly rules: readonly { name: string; topics: string[]; match?: Pattern; action: RawAction }[];
+  readonly rules: readonly {
+    name: string;
+    topics: string[];
+    enabled?: boolean;
+    match?: Pattern;
+    action: RawAction;
+  }[];
 }
 
 export async function loadRulesFile(path: string): Promise<RuleSet> {
@@ -53,8 +61,17 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
   return parseRules(text, path);
 }
 
-/** Parses and validates a rules document (YAML, or JSON which YAML includes) into a RuleSet. */
+/**
+ * Parses and validates a rules document (YAML, or JSON which YAML includes) into a RuleSet. Template files
+ * (`html: { file: … }`) are read relative to the directory of `source`.
+ */
 export function parseRules(text: string, source: string): RuleSet {
+  const files: string[] = [];
+  const readTemplateFile = (file: string) => {
+    const path = resolve(dirname(source), file);
+    if (!files.includes(path)) files.push(path);
+    return readFileSync(path, 'utf8');
+  };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number | undefined) =>
@@ -107,26 +124,46 @@ export function parseRules(text: string, source: string): RuleSet {
     if (seen.has(rule.name))
       problems.push(at(['rules', index, 'name'], `rule name "${rule.name}" is used twice`));
     seen.add(rule.name);
-    try {
+    // The pattern and the action are compiled apart, so that a mistake in one does not hide one in the other.
+    const matches = attempt(index, () => compilePattern(rule.match));
+    const action = attempt(index, () => compileAction(rule.action, 'action', readTemplateFile));
+    // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
+    if (matches && action && rule.enabled !== false) {
       rules.push({
         name: rule.name,
         topics: Object.freeze([...rule.topics]),
-        matches: compilePattern(rule.match),
-        action: compileAction(rule.action, 'action'),
+        matches,
+        action,
+        exactFields: exactFields(rule.match),
       });
+    }
+  });
+
+  function attempt<T>(index: number, compile: () => T): T | undefined {
+    try {
+      return compile();
     } catch (error) {
       if (error instanceof TemplateSyntaxError) {
-        problems.push(at(['rules', index, ...error.field.split('.')], error.message.replace(/^[^:]+: /, '')));
+        problems.push(
+          at(['rules', index, ...segmentsOf(error.field)], error.message.replace(/^[^:]+: /, '')),
+        );
       } else if (error instanceof ActionDefinitionError) {
-        problems.push(at(['rules', index, ...error.field.split('.')], error.message));
+        problems.push(at(['rules', index, ...segmentsOf(error.field)], error.message));
+      } else if (error instanceof PatternDefinitionError) {
+        problems.push(at(['rules', index, 'match', ...error.segments], error.message));
       } else {
         throw error;
       }
+      return undefined;
     }
-  });
+  }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
-  return new RuleSet(rules);
+  return new RuleSet(rules, files);
+}
+
+function segmentsOf(field: string): (string | number)[] {
+  return field.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 /** Whether the rules array can be walked rule by rule (the top level passed the schema). */
@@ -143,14 +180,31 @@ const FRIENDLY: { schema: object | undefined; keyword: string; message: string }
     message: 'must be a list of values (the event matches any of them) or a nested pattern object',
   },
   {
+    schema: definitions['topPattern'],
+    keyword: 'type',
+    message: 'must be a pattern object (field: [values or operators])',
+  },
+  {
     schema: definitions['action'],
     keyword: 'minProperties',
-    message: 'must hold exactly one action (agentlessEmail)',
+    message: 'must hold exactly one action (agentlessEmail, agentlessMessage or campaignContact)',
   },
   {
     schema: definitions['action'],
     keyword: 'maxProperties',
-    message: 'must hold exactly one action (agentlessEmail)',
+    message: 'must hold exactly one action (agentlessEmail, agentlessMessage or campaignContact)',
+  },
+  {
+    schema: definitions['operator'],
+    keyword: 'minProperties',
+    message:
+      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
+  },
+  {
+    schema: definitions['operator'],
+    keyword: 'maxProperties',
+    message:
+      'must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
   },
 ];
 
@@ -171,6 +225,13 @@ function schemaProblems(
     let problem: RuleProblem;
     if (friendly) {
       problem = at(segments, friendly);
+    } else if (e.keyword === 'false schema') {
+      const key = String(segments.pop());
+      problem = at(
+        segments,
+        `unknown key "${key}" (of the keys starting with "$", patterns know $or and, at the top, $kafka)`,
+        key,
+      );
     } else if (e.keyword === 'additionalProperties') {
       const key = String(e.params['additionalProperty']);
       problem = at(segments, `unknown key "${key}"`, key);
@@ -204,7 +265,8 @@ function pathString(segments: readonly (string | number)[]): string {
   return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
 }
 
-function format(source: string, p: RuleProblem): string {
+/** `file:line:column: path: message`, the form editors and CI annotations understand. */
+export function formatProblem(source: string, p: RuleProblem): string {
   const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}` : source;
   return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }

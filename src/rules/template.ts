@@ -14,9 +14,46 @@ export interface Template {
   render(scope: Record<string, unknown>): string;
 }
 
-const options = { strictVariables: true, strictFilters: true, ownPropertyOnly: true } as const;
-const plain = new Liquid(options);
-const html = new Liquid({ ...options, outputEscape: 'escape' });
+// lenientIf lets `{{ x | default: "y" }}` and `{% if x %}` see a missing field as empty, while a plain `{{ x }}` stays
+// an error. The locale is fixed so that month names do not depend on the machine the bridge runs on.
+const options = {
+  strictVariables: true,
+  strictFilters: true,
+  ownPropertyOnly: true,
+  lenientIf: true,
+  locale: 'en-US',
+} as const;
+const plain = withFilters(new Liquid(options));
+const html = withFilters(new Liquid({ ...options, outputEscape: 'escape' }));
+
+/** Filters beyond Liquid's standard set (which already has date with a time zone, default, upcase, downcase…). */
+function withFilters(engine: Liquid): Liquid {
+  // {{ amount | number: "de-DE", 2 }} → 1.234,50
+  engine.registerFilter('number', (value: unknown, locale?: unknown, decimals?: unknown) =>
+    formatNumber(value, locale, decimals === undefined ? {} : fractionDigits(decimals)),
+  );
+  // {{ amount | currency: "EUR", "fr-FR" }} → 1 234,50 €
+  engine.registerFilter('currency', (value: unknown, currency?: unknown, locale?: unknown) =>
+    formatNumber(value, locale, { style: 'currency', currency: textOf(currency, 'USD') }),
+  );
+  return engine;
+}
+
+function textOf(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function fractionDigits(decimals: unknown): Intl.NumberFormatOptions {
+  const digits = Number(decimals);
+  return { minimumFractionDigits: digits, maximumFractionDigits: digits };
+}
+
+function formatNumber(value: unknown, locale: unknown, format: Intl.NumberFormatOptions): string {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  // Thrown errors are reported by kind only (TEMPLATE_RENDER_FAILED), never with the value.
+  if (value === '' || !Number.isFinite(n)) throw new TypeError('not a number');
+  return new Intl.NumberFormat(textOf(locale, 'en-US'), format).format(n);
+}
 
 export class TemplateSyntaxError extends Error {
   constructor(
@@ -30,7 +67,8 @@ export class TemplateSyntaxError extends Error {
   }
 }
 
-export function compileTemplate(source: string, field: string, mode: TemplateMode): Template {
+/** `file` names the template file the source came from, for error messages. */
+export function compileTemplate(source: string, field: string, mode: TemplateMode, file?: string): Template {
   const engine = mode === 'html' ? html : plain;
   let parsed: LiquidTemplate[];
   try {
@@ -38,7 +76,14 @@ export function compileTemplate(source: string, field: string, mode: TemplateMod
   } catch (error) {
     const e = error as Error & { token?: { getPosition?: () => [number, number] } };
     const [line, column] = e.token?.getPosition?.() ?? [undefined, undefined];
-    throw new TemplateSyntaxError(field, line, column, `${field}: invalid template: ${firstLine(e.message)}`);
+    const where =
+      file === undefined ? '' : ` in ${file}${line === undefined ? '' : ` (line ${line}, column ${column})`}`;
+    throw new TemplateSyntaxError(
+      field,
+      line,
+      column,
+      `${field}: invalid template${where}: ${firstLine(e.message)}`,
+    );
   }
   return {
     source,

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { headerValue } from '../genesys/http.js';
 import { errorBody } from './error-body.js';
-import { validateAgentlessEmail } from './validation.js';
+import { validateAgentlessEmail, validateAgentlessMessage, validateContacts } from './validation.js';
 
 /**
  * A Genesys Cloud simulator: the token endpoint and the agentless actions, speaking the contracts in GENESYS.md over
@@ -183,6 +183,38 @@ export class GenesysSimulator {
         dateCreated: new Date().toISOString(),
       }));
     }
+    if (req.method === 'POST' && path === '/api/v2/conversations/messages/agentless') {
+      return this.#api(req, raw, res, correlationId, path, validateAgentlessMessage, (body) => ({
+        id: randomUUID(),
+        conversationId: randomUUID(),
+        fromAddress: body['fromAddress'],
+        toAddress: body['toAddress'],
+        messengerType: body['toAddressMessengerType'],
+        ...(body['textBody'] !== undefined && { textBody: body['textBody'] }),
+        ...(body['messagingTemplate'] !== undefined && { messagingTemplate: body['messagingTemplate'] }),
+        timestamp: new Date().toISOString(),
+      }));
+    }
+    const contactList = /^\/api\/v2\/outbound\/contactlists\/([^/]+)\/contacts$/.exec(path)?.[1];
+    if (req.method === 'POST' && contactList !== undefined) {
+      const listId = decodeURIComponent(contactList);
+      // Recorded with its query (priority, clearSystemData, doNotQueue): part of what the caller asked for.
+      return this.#api(
+        req,
+        raw,
+        res,
+        correlationId,
+        `${path}${url.search}`,
+        (body) => validateContacts(body, listId),
+        (body) =>
+          (body as unknown as Record<string, unknown>[]).map((contact) => ({
+            id: typeof contact['id'] === 'string' ? contact['id'] : randomUUID(),
+            contactListId: listId,
+            data: contact['data'],
+            callable: contact['callable'] ?? true,
+          })),
+      );
+    }
     this.#json(res, 404, errorBody(404, 'not.found', `No route for ${req.method} ${path}.`, correlationId));
   }
 
@@ -230,7 +262,7 @@ export class GenesysSimulator {
     correlationId: string,
     path: string,
     validate: (body: unknown) => { fieldName: string; errorCode: string }[],
-    respond: (body: Record<string, unknown>) => Record<string, unknown>,
+    respond: (body: Record<string, unknown>) => Record<string, unknown> | Record<string, unknown>[],
   ): void {
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
@@ -285,7 +317,8 @@ export class GenesysSimulator {
       record(400, body, error);
       return this.#json(res, 400, error);
     }
-    const response = { ...respond(body as Record<string, unknown>), selfUri: `${path}/${correlationId}` };
+    const answer = respond(body as Record<string, unknown>);
+    const response = Array.isArray(answer) ? answer : { ...answer, selfUri: `${path}/${correlationId}` };
     record(200, body, response);
     this.#json(res, 200, response);
   }

@@ -90,3 +90,120 @@ export function validateAgentlessEmail(body: unknown): FieldProblem[] {
   }
   return problems;
 }
+
+export const MESSAGE_LIMITS = { smsTextChars: 765, otherTextChars: 2000 } as const;
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** SendAgentlessOutboundMessageRequest */
+export function validateAgentlessMessage(body: unknown): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (!isObj(body)) return [{ fieldName: 'body', errorCode: 'REQUIRED_OBJECT' }];
+  unknownKeys(
+    body,
+    [
+      'fromAddress',
+      'toAddress',
+      'toAddressMessengerType',
+      'textBody',
+      'messagingTemplate',
+      'useExistingActiveConversation',
+    ],
+    '',
+    problems,
+  );
+  const type = body['toAddressMessengerType'];
+  if (type !== 'sms' && type !== 'whatsapp' && type !== 'open') {
+    problems.push({ fieldName: 'toAddressMessengerType', errorCode: 'INVALID_VALUE' });
+  }
+  if (typeof body['fromAddress'] !== 'string' || body['fromAddress'] === '') {
+    problems.push({ fieldName: 'fromAddress', errorCode: 'REQUIRED_VALUE' });
+  }
+  const to = body['toAddress'];
+  if (typeof to !== 'string' || to === '') {
+    problems.push({ fieldName: 'toAddress', errorCode: 'REQUIRED_VALUE' });
+  } else if (type === 'sms' && !E164.test(to)) {
+    problems.push({ fieldName: 'toAddress', errorCode: 'INVALID_PHONE_NUMBER' });
+  }
+  const text = body['textBody'];
+  const template = body['messagingTemplate'];
+  if (text === undefined && template === undefined) {
+    problems.push({ fieldName: 'textBody', errorCode: 'TEXT_OR_TEMPLATE_REQUIRED' });
+  }
+  if (text !== undefined) {
+    const limit = type === 'sms' ? MESSAGE_LIMITS.smsTextChars : MESSAGE_LIMITS.otherTextChars;
+    if (typeof text !== 'string') problems.push({ fieldName: 'textBody', errorCode: 'INVALID_TYPE' });
+    else if (text.length > limit) problems.push({ fieldName: 'textBody', errorCode: 'VALUE_TOO_LONG' });
+  }
+  if (type === 'whatsapp' && template === undefined) {
+    problems.push({ fieldName: 'messagingTemplate', errorCode: 'REQUIRED_FOR_WHATSAPP' });
+  }
+  if (template !== undefined) checkMessagingTemplate(template, problems);
+  const existing = body['useExistingActiveConversation'];
+  if (existing !== undefined && typeof existing !== 'boolean') {
+    problems.push({ fieldName: 'useExistingActiveConversation', errorCode: 'INVALID_TYPE' });
+  }
+  return problems;
+}
+
+function checkMessagingTemplate(template: unknown, problems: FieldProblem[]): void {
+  const field = 'messagingTemplate';
+  if (!isObj(template)) {
+    problems.push({ fieldName: field, errorCode: 'REQUIRED_OBJECT' });
+    return;
+  }
+  unknownKeys(
+    template,
+    ['responseId', 'bodyParameters', 'headerParameters', 'buttonUrlParameters'],
+    field,
+    problems,
+  );
+  if (typeof template['responseId'] !== 'string' || template['responseId'] === '') {
+    problems.push({ fieldName: `${field}.responseId`, errorCode: 'REQUIRED_VALUE' });
+  }
+  for (const list of ['bodyParameters', 'headerParameters', 'buttonUrlParameters']) {
+    const params = template[list];
+    if (params === undefined) continue;
+    if (!Array.isArray(params)) {
+      problems.push({ fieldName: `${field}.${list}`, errorCode: 'INVALID_TYPE' });
+      continue;
+    }
+    params.forEach((p: unknown, i) => {
+      const at = `${field}.${list}[${i}]`;
+      if (!isObj(p)) return problems.push({ fieldName: at, errorCode: 'REQUIRED_OBJECT' });
+      unknownKeys(p, ['id', 'value'], at, problems);
+      if (typeof p['id'] !== 'string') problems.push({ fieldName: `${at}.id`, errorCode: 'REQUIRED_VALUE' });
+      if (typeof p['value'] !== 'string')
+        problems.push({ fieldName: `${at}.value`, errorCode: 'REQUIRED_VALUE' });
+    });
+  }
+}
+
+export const CONTACT_LIMITS = { contactsPerRequest: 1000 } as const;
+
+/** A JSON array of WritableDialerContact, each for the contact list named in the path. */
+export function validateContacts(body: unknown, contactListId: string): FieldProblem[] {
+  if (!Array.isArray(body)) return [{ fieldName: 'body', errorCode: 'REQUIRED_ARRAY' }];
+  const problems: FieldProblem[] = [];
+  if (body.length === 0 || body.length > CONTACT_LIMITS.contactsPerRequest) {
+    problems.push({ fieldName: 'body', errorCode: 'INVALID_CONTACT_COUNT' });
+  }
+  body.forEach((contact: unknown, i) => {
+    const at = `[${i}]`;
+    if (!isObj(contact)) return problems.push({ fieldName: at, errorCode: 'REQUIRED_OBJECT' });
+    unknownKeys(contact, ['id', 'contactListId', 'data', 'callable'], at, problems);
+    if (contact['contactListId'] !== contactListId) {
+      problems.push({ fieldName: `${at}.contactListId`, errorCode: 'CONTACT_LIST_MISMATCH' });
+    }
+    const data = contact['data'];
+    if (!isObj(data) || Object.values(data).some((v) => typeof v !== 'string')) {
+      problems.push({ fieldName: `${at}.data`, errorCode: 'INVALID_VALUE' });
+    }
+    if (contact['id'] !== undefined && typeof contact['id'] !== 'string') {
+      problems.push({ fieldName: `${at}.id`, errorCode: 'INVALID_TYPE' });
+    }
+    if (contact['callable'] !== undefined && typeof contact['callable'] !== 'boolean') {
+      problems.push({ fieldName: `${at}.callable`, errorCode: 'INVALID_TYPE' });
+    }
+  });
+  return problems;
+}

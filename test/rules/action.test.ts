@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/errors.js';
-import { compileAction } from '../../src/rules/action.js';
+import { compileAction, type RenderedAgentlessEmail } from '../../src/rules/action.js';
 import { templateScope } from '../../src/rules/template.js';
 
 const action = compileAction(
@@ -41,7 +41,7 @@ describe('agentlessEmail rendering', () => {
   it('escapes HTML in the html body only', () => {
     const out = action.render(
       templateScope({ orderId: 1, customer: { email: 'a@b.co', name: '<b>Ann & co</b>' } }),
-    );
+    ) as RenderedAgentlessEmail;
     expect(out.html).toBe('<p>Hi &lt;b&gt;Ann &amp; co&lt;/b&gt;</p>');
     expect(out.text).toBe('Hi <b>Ann & co</b>');
   });
@@ -49,7 +49,7 @@ describe('agentlessEmail rendering', () => {
   it('strips CR and LF from subjects and names so an event cannot inject headers', () => {
     const out = action.render(
       templateScope({ orderId: '1\r\nBcc: x@evil.example', customer: { email: 'a@b.co', name: 'Ann\nX' } }),
-    );
+    ) as RenderedAgentlessEmail;
     expect(out.subject).toBe('Order 1 Bcc: x@evil.example for Ann X');
     expect(out.to.name).toBe('Ann X');
   });

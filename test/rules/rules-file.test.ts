@@ -104,4 +104,56 @@ rules:
       '7: rule name "a" is used twice',
     ]);
   });
+
+  it('reports pattern mistakes with friendly messages at their position', () => {
+    const doc = `version: 1
+rules:
+  - name: a
+    topics: [t]
+    match:
+      a: [{ prefix: x, suffix: y }]
+      b: [{}]
+      $or:
+        - c: [{ anything-but: { prefix: [x] } }]
+      $kafka: { key: x }
+      d: { $and: [1] }
+    action:
+      agentlessMessage: { messengerType: fax, from: x, to: y, text: z }
+`;
+    const found = problems(doc).map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`);
+    expect(found).toEqual([
+      '6:11 rules[0].match.a[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
+      '7:11 rules[0].match.b[0]: must hold exactly one operator (prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr)',
+      '9:41 rules[0].match.$or[0].c[0].anything-but.prefix: must be string',
+      '10:22 rules[0].match.$kafka.key: must be array',
+      '11:12 rules[0].match.d.$and: unknown key "$and" (of the keys starting with "$", patterns know $or and, at the top, $kafka)',
+      '13:42 rules[0].action.agentlessMessage.messengerType: must be equal to one of the allowed values',
+    ]);
+  });
+
+  it('checks what only the compiler sees: WhatsApp without a template, text and template together', () => {
+    const doc = `version: 1
+rules:
+  - name: a
+    topics: [t]
+    action:
+      agentlessMessage: { messengerType: whatsapp, from: x, to: y, text: z }
+  - name: b
+    topics: [t]
+    action:
+      agentlessMessage: { messengerType: sms, from: x, to: y, text: z, template: { responseId: r } }
+`;
+    expect(problems(doc).map((p) => `${p.line}: ${p.message}`)).toEqual([
+      '6: WhatsApp messages need a "template" (a messaging template)',
+      '10: needs either a "text" or a "template", not both',
+    ]);
+  });
+
+  it('compiles a disabled rule but does not use it', () => {
+    const rules = parseRules(good.replace('    match:', '    enabled: false\n    match:'), 'rules.yaml');
+    expect(rules.rules).toHaveLength(0);
+    expect(() =>
+      parseRules(good.replace('    match:', '    enabled: nope\n    match:'), 'rules.yaml'),
+    ).toThrow(RulesFileError);
+  });
 });

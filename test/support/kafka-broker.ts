@@ -195,8 +195,8 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
   const format = [
     'kafka.tools.StorageTool',
     'format',
-    '-t',
-    clusterId(),
+    // `=` keeps a random id that starts with '-' from being read as an option.
+    `--cluster-id=${clusterId()}`,
     '-c',
     config,
     ...(options.formatArgs ?? []),
@@ -250,7 +250,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
   return { brokers, listeners: extra, logFile, stop };
 }
 
-/** A random 16-byte cluster id in Kafka's base64url form. */
+/** A random 16-byte cluster id in Kafka's base64url form (it may start with "-": pass it as --cluster-id=ID). */
 function clusterId(): string {
   return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 }

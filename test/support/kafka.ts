@@ -19,22 +19,23 @@ export async function createTopic(topic: string, numPartitions = 1): Promise<voi
   const admin = kafka().admin();
   await admin.connect();
   try {
-    try {
-      await admin.createTopics({
-        topics: [{ topic, numPartitions, replicationFactor: 1 }],
-        waitForLeaders: true,
-      });
-    } catch (error) {
-      // kafkajs' wait for leaders gives up when the metadata briefly does not know the new topic yet.
-      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
-    }
+    await admin.createTopics({
+      topics: [{ topic, numPartitions, replicationFactor: 1 }],
+      waitForLeaders: false,
+    });
+    // kafkajs' waitForLeaders retries only LEADER_NOT_AVAILABLE, but a KRaft broker under load briefly answers
+    // UNKNOWN_TOPIC_OR_PARTITION for a topic it just created: poll the metadata instead.
     await waitFor(
       async () => {
-        const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-        const partitions = metadata?.topics[0]?.partitions ?? [];
-        return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
+        try {
+          const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+          const partitions = metadata.topics[0]?.partitions ?? [];
+          return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
+        } catch {
+          return false;
+        }
       },
-      { timeoutMs: 10_000, what: `topic ${topic} to have leaders` },
+      { what: `topic ${topic} to have leaders` },
     );
   } finally {
     await admin.disconnect();
