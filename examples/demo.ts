@@ -124,6 +124,7 @@ async function main(): Promise<void> {
     GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
     GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
     LOG_LEVEL: 'debug',
+    ADMIN_PORT: '0', // the demo must not depend on 8080 being free
   });
   bridge.stderr?.pipe(process.stderr);
   const bridgeLines = jsonLines(bridge);
