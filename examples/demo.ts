@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
     GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
     LOG_LEVEL: 'debug',
-    ADMIN_PORT: '0',
+    ADMIN_PORT: '0', // the demo must not depend on 8080 being free
     OTEL_SDK_DISABLED: 'true',
   });
   bridge.stderr?.pipe(process.stderr);
