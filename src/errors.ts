@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   GENESYS_UNREACHABLE: { disposition: 'retry', summary: 'Genesys could not be reached' },
   TOKEN_UNAVAILABLE: { disposition: 'retry', summary: 'no access token could be obtained' },
   DEAD_LETTER_FAILED: { disposition: 'retry', summary: 'the dead-letter topic could not be written' },
+  LEDGER_UNAVAILABLE: { disposition: 'retry', summary: 'the delivery ledger could not be read or written' },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
