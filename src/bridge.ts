@@ -9,6 +9,8 @@ import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
+import { DeliveryGate } from './delivery/ledger/gate.js';
+import { openLedger } from './delivery/ledger/open.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import type { Logger } from './telemetry/logger.js';
 
@@ -62,9 +64,32 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
   );
 
+  const retentionMs = config.ledger.retentionDays * DAY_MS;
+  const ledger = await openLedger(config.ledger.url, { retentionMs });
+  logger.info(
+    { ledger: ledger.description, retentionDays: config.ledger.retentionDays },
+    'delivery ledger open',
+  );
+  const expire = () =>
+    ledger.expire(new Date(Date.now() - retentionMs)).then(
+      (expired) => {
+        if (expired > 0) logger.info({ expired }, 'expired old delivery records');
+      },
+      (error: unknown) => logger.warn({ err: error }, 'could not expire old delivery records'),
+    );
+  await expire();
+  const expiry = setInterval(() => void expire(), EXPIRE_EVERY_MS);
+  expiry.unref();
+
   const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
   const deadLetters = new DeadLetterWriter(kafka, config.deadLetterTopic);
-  await deadLetters.connect();
+  try {
+    await deadLetters.connect();
+  } catch (error) {
+    clearInterval(expiry);
+    await ledger.close();
+    throw error;
+  }
 
   const pipeline = new Pipeline({
     rules: () => rules,
@@ -73,6 +98,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     health,
     retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
     logger,
+    ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
   });
 
   const stopWaits = new AbortController();
@@ -84,6 +110,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       groupId: config.kafka.groupId,
       topics: rules.topics,
       fromBeginning: config.kafka.startFrom === 'earliest',
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       logger,
       handle: (message, heartbeat) =>
         pipeline.handle(message, {
@@ -100,6 +127,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     });
   } catch (error) {
     await deadLetters.disconnect();
+    clearInterval(expiry);
+    await ledger.close();
     throw error;
   }
 
@@ -113,6 +142,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       await deadLetters.disconnect();
     } finally {
       clearTimeout(grace);
+      clearInterval(expiry);
+      // Last: in-flight deliveries record their outcome until the consumer has stopped.
+      await ledger.close();
     }
     logger.info('stopped');
   };
@@ -125,3 +157,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
   };
 }
+
+const DAY_MS = 86_400_000;
+const EXPIRE_EVERY_MS = 3_600_000;

@@ -17,6 +17,7 @@ export interface Config {
     readonly clientId: string;
     readonly groupId: string;
     readonly startFrom: StartFrom;
+    readonly sessionTimeoutMs: number;
   };
   readonly rulesFile: string;
   /** `{topic}` is replaced by the source topic. */
@@ -30,6 +31,13 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  readonly ledger: {
+    /** A file path (embedded backend) or a postgres:// URL (shared by replicas). */
+    readonly url: string;
+    readonly retentionDays: number;
+    /** Header whose value, when present, is the idempotency key instead of the event's coordinates. */
+    readonly keyHeader: string | undefined;
+  };
 }
 
 export interface VariableSpec {
@@ -94,6 +102,28 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Timeout of each HTTP call to Genesys (token and API), in milliseconds.',
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  {
+    name: 'KAFKA_SESSION_TIMEOUT_MS',
+    default: '30000',
+    description:
+      "How long the group waits for a silent member before reassigning its partitions, in milliseconds (the broker's `group.min.session.timeout.ms` bounds it).",
+  },
+  {
+    name: 'LEDGER_URL',
+    default: 'geb-deliveries.jsonl',
+    description:
+      'Where the delivery ledger lives: a file path (embedded, one process) or `postgres://user:pass@host:5432/db[?schema=name]` (shared by every replica of the group). See docs/deliveries.md.',
+  },
+  {
+    name: 'LEDGER_RETENTION_DAYS',
+    default: '30',
+    description: 'Delivery records last updated longer ago than this are deleted.',
+  },
+  {
+    name: 'LEDGER_KEY_HEADER',
+    description:
+      "Kafka header whose value, when an event has it, is the idempotency key (e.g. the producer's event id), instead of the event's topic/partition/offset.",
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -131,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
       clientId: reader.string('KAFKA_CLIENT_ID'),
       groupId: reader.string('KAFKA_GROUP_ID'),
       startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
+      sessionTimeoutMs: reader.integer('KAFKA_SESSION_TIMEOUT_MS', 1_000, 3_600_000),
     },
     rulesFile: reader.string('RULES_FILE'),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
@@ -151,6 +182,11 @@ export function loadConfig(env: Env = process.env): Config {
       'trace',
       'silent',
     ] as const),
+    ledger: {
+      url: reader.string('LEDGER_URL'),
+      retentionDays: reader.integer('LEDGER_RETENTION_DAYS', 1, 3650),
+      keyHeader: reader.optional('LEDGER_KEY_HEADER'),
+    },
   };
 
   if (problems.length > 0) {

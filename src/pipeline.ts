@@ -7,6 +7,8 @@ import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
+import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
+import type { DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
@@ -19,6 +21,8 @@ export interface PipelineDeps {
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
   readonly logger: Logger;
+  /** The delivery ledger, consulted before every send (docs/deliveries.md). Absent: every event is sent. */
+  readonly ledger?: DeliveryGate;
 }
 
 export interface HandleContext {
@@ -31,7 +35,7 @@ export interface HandleContext {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered';
+export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
 
 /**
  * The order of the stages: decode → match → render → deliver → record. `handle` resolves once the event's outcome
@@ -105,30 +109,100 @@ export class Pipeline {
     const request = requestFor(rendered);
     const recipient = personalDataHash(recipientOf(rendered));
 
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await this.#deps.genesys.send(request, ctx.callSignal);
-        if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
-        log.info(
-          {
-            outcome: 'sent',
-            conversationId: genesysIdOf(response.body),
-            correlationId: response.correlationId,
-            recipient,
-            attempts: attempt,
-          },
-          'delivery',
+    const gate = this.#deps.ledger;
+    const ref = gate?.ref(message, rule.name);
+    let attemptsBefore = 0;
+    if (gate && ref) {
+      const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
+      if (!claim.proceed) {
+        const { record } = claim;
+        if (claim.outcome === 'skipped') await this.#recording(() => gate.ledger.markSkipped(ref), log, ctx);
+        const fields = {
+          outcome: claim.outcome,
+          idempotencyKey: ref.idempotencyKey,
+          state: record.state,
+          conversationId: record.genesysId,
+          recipient,
+        };
+        if (claim.outcome === 'in-doubt') log.warn({ ...fields, reason: record.reason }, 'delivery');
+        else log.info(fields, 'delivery');
+        return claim.outcome;
+      }
+      attemptsBefore = claim.attemptsBefore;
+      if (claim.tookOver)
+        log.warn(
+          { idempotencyKey: ref.idempotencyKey },
+          'at-least-once: sending again a delivery an earlier run left unfinished',
         );
-        return 'sent';
+    }
+
+    // Whether a call may have reached Genesys: then a stop must leave the claim pending (in doubt), not forget it.
+    let mayHaveReached = false;
+    for (let attempt = 1; ; attempt++) {
+      let response;
+      try {
+        response = await this.#deps.genesys.send(request, ctx.callSignal);
       } catch (error) {
         if (error instanceof ShutdownError) throw error;
+        mayHaveReached ||= !certainlyNotDelivered(error);
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
         if (outcome.kind === 'dead-letter') {
           // decide() dead-letters only BridgeErrors.
-          await this.#deadLetter(message, error as BridgeError, 'deliver', rule.name, log, ctx);
+          await this.#deadLetter(
+            message,
+            error as BridgeError,
+            'deliver',
+            rule.name,
+            log,
+            ctx,
+            attemptsBefore + attempt,
+          );
           return 'dead-lettered';
         }
-        await this.#waitOut(outcome, attempt, log, ctx);
+        try {
+          await this.#waitOut(outcome, attempt, log, ctx);
+        } catch (waitError) {
+          if (gate && ref && !mayHaveReached) await gate.ledger.release(ref, gate.owner).catch(() => {});
+          throw waitError;
+        }
+        continue;
+      }
+      if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
+      const conversationId = genesysIdOf(response.body);
+      if (gate && ref) {
+        const info = {
+          genesysId: conversationId,
+          correlationId: response.correlationId,
+          attempts: attemptsBefore + attempt,
+        };
+        await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
+      }
+      log.info(
+        {
+          outcome: 'sent',
+          conversationId,
+          correlationId: response.correlationId,
+          recipient,
+          attempts: attempt,
+        },
+        'delivery',
+      );
+      return 'sent';
+    }
+  }
+
+  /** A ledger read or write: retried (heartbeating) until it succeeds, since deciding without it risks a duplicate. */
+  async #recording<T>(operation: () => Promise<T>, log: Logger, ctx: HandleContext): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        const delayMs = backoffMs(attempt, this.#deps.retryPolicy);
+        log.error(
+          { code: isBridgeError(error) ? error.code : 'INTERNAL', attempt, retryInMs: delayMs },
+          `delivery ledger unavailable, retrying: ${(error as Error).message}`,
+        );
+        await wait(delayMs, ctx);
       }
     }
   }
@@ -164,11 +238,19 @@ export class Pipeline {
     rule: string | undefined,
     log: Logger,
     ctx: HandleContext,
+    attempts?: number,
   ): Promise<void> {
     const { code, message: reason } = error;
+    const gate = this.#deps.ledger;
+    const ref: (DeliveryRef & EventOrigin) | undefined =
+      rule === undefined ? undefined : gate?.ref(message, rule);
+    const failure = { errorCode: code, reason, correlationId: error.correlationId, attempts };
+    // Recorded before the write too, so that a crash in between still leaves the final error in the history.
+    if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
     for (let attempt = 1; ; attempt++) {
       try {
         const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
+        if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {

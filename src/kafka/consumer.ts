@@ -8,6 +8,8 @@ export interface ConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
+  /** kafkajs' default (30 s) when absent. */
+  readonly sessionTimeoutMs?: number;
   readonly logger: Logger;
   /** Resolves when the message's outcome is final; only then is its offset committed. */
   readonly handle: (message: InboundMessage, heartbeat: () => Promise<void>) => Promise<void>;
@@ -27,7 +29,16 @@ export interface RunningConsumer {
  */
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
   const { kafka, groupId, topics, fromBeginning, logger, handle } = options;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  const sessionTimeout = options.sessionTimeoutMs;
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    // The heartbeat must come well within the session timeout, or a healthy member is evicted.
+    ...(sessionTimeout !== undefined && {
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+    }),
+  });
 
   consumer.on(consumer.events.CRASH, (event) => {
     const { error, restart } = event.payload;

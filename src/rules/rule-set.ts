@@ -6,7 +6,11 @@ export interface Rule {
   readonly topics: readonly string[];
   readonly matches: Matcher;
   readonly action: CompiledAction;
+  /** How a delivery left pending by an earlier run is resolved (docs/deliveries.md). */
+  readonly delivery: DeliveryPolicy;
 }
+
+export type DeliveryPolicy = 'at-most-once' | 'at-least-once';
 
 /** The compiled rules, indexed by topic so an event is only tested against the rules of its own topic. */
 export class RuleSet {

@@ -5,7 +5,7 @@ import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Docum
 import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
 import { compilePattern, type Pattern } from './pattern.js';
-import { RuleSet, type Rule } from './rule-set.js';
+import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
 import { TemplateSyntaxError } from './template.js';
 
 const require = createRequire(import.meta.url);
@@ -37,7 +37,13 @@ export class RulesFileError extends BridgeError {
 
 interface RawRulesFile {
   readonly version: 1;
-  readonly rules: readonly { name: string; topics: string[]; match?: Pattern; action: RawAction }[];
+  readonly rules: readonly {
+    name: string;
+    topics: string[];
+    match?: Pattern;
+    action: RawAction;
+    delivery?: DeliveryPolicy;
+  }[];
 }
 
 export async function loadRulesFile(path: string): Promise<RuleSet> {
@@ -113,6 +119,8 @@ export function parseRules(text: string, source: string): RuleSet {
         topics: Object.freeze([...rule.topics]),
         matches: compilePattern(rule.match),
         action: compileAction(rule.action, 'action'),
+        // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
+        delivery: rule.delivery ?? 'at-most-once',
       });
     } catch (error) {
       if (error instanceof TemplateSyntaxError) {
