@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { RUN_USAGE, runCommand } from './commands/run.js';
+import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
 import { EXIT } from './commands/signals.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 
@@ -7,6 +8,7 @@ import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: () => runCommand(),
   simulator: simulatorCommand,
+  deliveries: deliveriesCommand,
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -14,6 +16,7 @@ const USAGE = `Usage: geb <command> [options]
 Commands:
 ${RUN_USAGE}
 ${SIMULATOR_USAGE}
+${DELIVERIES_USAGE}
   help                      Show this text.
 `;
 
