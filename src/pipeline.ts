@@ -8,7 +8,7 @@ import { coordinatesOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
-import type { DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
+import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
@@ -97,6 +97,13 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<DeliveryOutcome> {
+    const gate = this.#deps.ledger;
+    const ref = gate?.ref(message, rule.name);
+    if (gate && ref) {
+      // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
+      const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
+      if (known && known.state !== 'pending') return this.#skip(gate, ref, known, log, ctx);
+    }
     let rendered;
     try {
       rendered = rule.action.render(scope);
@@ -109,24 +116,23 @@ export class Pipeline {
     const request = requestFor(rendered);
     const recipient = personalDataHash(recipientOf(rendered));
 
-    const gate = this.#deps.ledger;
-    const ref = gate?.ref(message, rule.name);
     let attemptsBefore = 0;
     if (gate && ref) {
       const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
+      if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
       if (!claim.proceed) {
         const { record } = claim;
-        if (claim.outcome === 'skipped') await this.#recording(() => gate.ledger.markSkipped(ref), log, ctx);
-        const fields = {
-          outcome: claim.outcome,
-          idempotencyKey: ref.idempotencyKey,
-          state: record.state,
-          conversationId: record.genesysId,
-          recipient,
-        };
-        if (claim.outcome === 'in-doubt') log.warn({ ...fields, reason: record.reason }, 'delivery');
-        else log.info(fields, 'delivery');
-        return claim.outcome;
+        log.warn(
+          {
+            outcome: 'in-doubt',
+            idempotencyKey: ref.idempotencyKey,
+            state: record.state,
+            recipient,
+            reason: record.reason,
+          },
+          'delivery',
+        );
+        return 'in-doubt';
       }
       attemptsBefore = claim.attemptsBefore;
       if (claim.tookOver)
@@ -189,6 +195,28 @@ export class Pipeline {
       );
       return 'sent';
     }
+  }
+
+  /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
+  async #skip(
+    gate: DeliveryGate,
+    ref: DeliveryRef,
+    record: DeliveryRecord,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<'skipped'> {
+    await this.#recording(() => gate.ledger.markSkipped(ref), log, ctx);
+    log.info(
+      {
+        outcome: 'skipped',
+        idempotencyKey: ref.idempotencyKey,
+        state: record.state,
+        conversationId: record.genesysId,
+        recipient: record.recipientHash,
+      },
+      'delivery',
+    );
+    return 'skipped';
   }
 
   /** A ledger read or write: retried (heartbeating) until it succeeds, since deciding without it risks a duplicate. */

@@ -94,16 +94,20 @@ export class FileLedger implements Ledger {
     return Promise.resolve({ claimed: true, record });
   }
 
-  takeOver(
-    ref: DeliveryRef,
-    fromOwner: string | undefined,
-    owner: string,
-  ): Promise<DeliveryRecord | undefined> {
-    const existing = this.#records.get(id(ref));
+  takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+    const existing = this.#records.get(id(input));
     if (!existing || existing.state !== 'pending' || existing.owner !== fromOwner) {
       return Promise.resolve(undefined);
     }
-    return Promise.resolve(this.#put({ ...existing, owner, updatedAt: new Date().toISOString() }));
+    return Promise.resolve(
+      this.#put({
+        ...existing,
+        owner: input.owner,
+        traceId: input.traceId ?? existing.traceId,
+        recipientHash: input.recipientHash ?? existing.recipientHash,
+        updatedAt: new Date().toISOString(),
+      }),
+    );
   }
 
   markInDoubt(

@@ -51,11 +51,12 @@ export class DeliveryGate {
     // A compare-and-set can lose to another replica; the loop re-reads what won. Three rounds are plenty: each
     // loss means the record changed state, and every state but pending ends the loop.
     for (let round = 0; ; round++) {
-      const { claimed, record } = await this.ledger.begin({ ...ref, recipientHash, owner: this.owner });
+      const input = { ...ref, recipientHash, owner: this.owner };
+      const { claimed, record } = await this.ledger.begin(input);
       if (claimed) return { proceed: true, attemptsBefore: 0, tookOver: false };
       if (record.state !== 'pending') return { proceed: false, outcome: 'skipped', record };
       if (policy === 'at-least-once') {
-        const taken = await this.ledger.takeOver(ref, record.owner, this.owner);
+        const taken = await this.ledger.takeOver(input, record.owner);
         if (taken) return { proceed: true, attemptsBefore: record.attempts, tookOver: true };
       } else {
         const reason = `a run of ${record.owner ?? 'an unknown bridge'} claimed it at ${record.updatedAt} and did not record an outcome: it may or may not have been sent`;

@@ -106,12 +106,11 @@ export interface Ledger {
   readonly description: string;
   /** Claims the delivery: creates a pending record unless one exists, atomically. */
   begin(input: BeginInput): Promise<BeginResult>;
-  /** Takes a pending record over from `fromOwner` (at-least-once policy); undefined if someone else changed it. */
-  takeOver(
-    ref: DeliveryRef,
-    fromOwner: string | undefined,
-    owner: string,
-  ): Promise<DeliveryRecord | undefined>;
+  /**
+   * Takes a pending record over from `fromOwner` (at-least-once policy), with the new claimant's owner, trace id and
+   * recipient hash; undefined if someone else changed it first.
+   */
+  takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined>;
   /** Resolves a pending record of `fromOwner` as in doubt (at-most-once policy); undefined if it changed. */
   markInDoubt(
     ref: DeliveryRef,

@@ -109,16 +109,20 @@ export class PostgresLedger implements Ledger {
     return this.begin(input);
   }
 
-  async takeOver(
-    ref: DeliveryRef,
-    fromOwner: string | undefined,
-    owner: string,
-  ): Promise<DeliveryRecord | undefined> {
+  async takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
     const [row] = await this.#rows(
-      `UPDATE $TABLE SET owner = $3, updated_at = now()
+      `UPDATE $TABLE SET owner = $3, trace_id = coalesce($5, trace_id), recipient_hash = coalesce($6, recipient_hash),
+         updated_at = now()
        WHERE rule = $1 AND idempotency_key = $2 AND state = 'pending' AND owner IS NOT DISTINCT FROM $4
        RETURNING *`,
-      [ref.rule, ref.idempotencyKey, owner, fromOwner ?? null],
+      [
+        input.rule,
+        input.idempotencyKey,
+        input.owner,
+        fromOwner ?? null,
+        input.traceId ?? null,
+        input.recipientHash ?? null,
+      ],
     );
     return row;
   }

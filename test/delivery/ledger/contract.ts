@@ -123,17 +123,18 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       const ref = { rule: 'r', idempotencyKey: 'left-pending' };
       await ledger.begin(input({ ...ref, owner: 'dead-bridge' }));
       const [a, b] = await Promise.all([
-        ledger.takeOver(ref, 'dead-bridge', 'bridge-a'),
-        ledger.takeOver(ref, 'dead-bridge', 'bridge-b'),
+        ledger.takeOver(input({ ...ref, owner: 'bridge-a', traceId: 'aa'.repeat(16) }), 'dead-bridge'),
+        ledger.takeOver(input({ ...ref, owner: 'bridge-b', traceId: 'bb'.repeat(16) }), 'dead-bridge'),
       ]);
       expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+      expect((a ?? b)?.traceId).toBe(a ? 'aa'.repeat(16) : 'bb'.repeat(16));
       const winner = (a ?? b)?.owner;
       expect(await ledger.markInDoubt(ref, 'dead-bridge', 'crashed')).toBeUndefined();
       expect(await ledger.markInDoubt(ref, winner, 'crashed mid-call')).toMatchObject({
         state: 'in-doubt',
         reason: 'crashed mid-call',
       });
-      expect(await ledger.takeOver(ref, winner, 'bridge-c')).toBeUndefined();
+      expect(await ledger.takeOver(input({ ...ref, owner: 'bridge-c' }), winner)).toBeUndefined();
       // A late answer of the call in flight is the truth: it wins over in-doubt.
       await ledger.markSent(ref, { genesysId: 'late', attempts: 1 });
       expect(await ledger.lookup(ref)).toMatchObject({ state: 'sent', genesysId: 'late' });
