@@ -21,8 +21,21 @@ export async function createTopic(topic: string, numPartitions = 1): Promise<voi
   try {
     await admin.createTopics({
       topics: [{ topic, numPartitions, replicationFactor: 1 }],
-      waitForLeaders: true,
+      waitForLeaders: false,
     });
+    // kafkajs' own wait for leaders gives up when metadata briefly says UNKNOWN_TOPIC_OR_PARTITION on a busy broker.
+    await waitFor(
+      async () => {
+        try {
+          const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+          const partitions = topics[0]?.partitions ?? [];
+          return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
+        } catch {
+          return false;
+        }
+      },
+      { what: `leaders for the ${numPartitions} partition(s) of ${topic}` },
+    );
   } finally {
     await admin.disconnect();
   }
