@@ -4,7 +4,8 @@
  * happened to each event, then stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +125,8 @@ async function main(): Promise<void> {
     GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
     GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
     LOG_LEVEL: 'debug',
+    // A fresh broker restarts offsets at 0: a ledger kept from an earlier demo would call every event a duplicate.
+    LEDGER_URL: join(await mkdtemp(join(tmpdir(), 'geb-demo-')), 'deliveries.jsonl'),
   });
   bridge.stderr?.pipe(process.stderr);
   const bridgeLines = jsonLines(bridge);

@@ -177,11 +177,17 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     classpath,
   ];
 
-  await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config]).catch(
-    (error: Error) => {
-      throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
-    },
-  );
+  // `=`: a random id may start with '-', which the tool would take for an option.
+  await run(java, [
+    ...jvm,
+    'kafka.tools.StorageTool',
+    'format',
+    `--cluster-id=${clusterId()}`,
+    '-c',
+    config,
+  ]).catch((error: Error) => {
+    throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
+  });
 
   // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
   const watchdog = [
