@@ -1,16 +1,18 @@
 import {
   closeSync,
   existsSync,
-  fdatasyncSync,
+  fdatasync,
   fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   unlinkSync,
+  write,
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { BridgeError } from '../../errors.js';
 import {
@@ -32,7 +34,7 @@ import {
  * write fsynced before the call it guards is made. Opening it folds the log into memory, drops a torn last line (a
  * crash mid-write), drops expired records and rewrites the file compacted (temp file, fsync, rename). A lock file
  * (`<file>.lock`, holding the pid) keeps a second process from writing to it; a lock left by a dead process is taken
- * over. Writes are synchronous on purpose: the in-memory map and the file can never disagree between two awaits.
+ * over.
  *
  * For one bridge process; replicas of a consumer group share a PostgreSQL ledger instead.
  */
@@ -43,6 +45,9 @@ export class FileLedger implements Ledger {
   readonly #readOnly: boolean;
   #fd: number | undefined;
   #lines = 0;
+  readonly #queue: { line: string; resolve: () => void; reject: (error: Error) => void }[] = [];
+  #flushing: Promise<void> | undefined;
+  #failure: BridgeError | undefined;
 
   private constructor(path: string, readOnly: boolean) {
     this.#path = resolve(path);
@@ -90,8 +95,7 @@ export class FileLedger implements Ledger {
       createdAt: now,
       updatedAt: now,
     };
-    this.#put(record);
-    return Promise.resolve({ claimed: true, record });
+    return this.#put(record).then(() => ({ claimed: true, record }));
   }
 
   takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
@@ -99,15 +103,13 @@ export class FileLedger implements Ledger {
     if (!existing || existing.state !== 'pending' || existing.owner !== fromOwner) {
       return Promise.resolve(undefined);
     }
-    return Promise.resolve(
-      this.#put({
-        ...existing,
-        owner: input.owner,
-        traceId: input.traceId ?? existing.traceId,
-        recipientHash: input.recipientHash ?? existing.recipientHash,
-        updatedAt: new Date().toISOString(),
-      }),
-    );
+    return this.#put({
+      ...existing,
+      owner: input.owner,
+      traceId: input.traceId ?? existing.traceId,
+      recipientHash: input.recipientHash ?? existing.recipientHash,
+      updatedAt: new Date().toISOString(),
+    });
   }
 
   markInDoubt(
@@ -119,47 +121,44 @@ export class FileLedger implements Ledger {
     if (!existing || existing.state !== 'pending' || existing.owner !== fromOwner) {
       return Promise.resolve(undefined);
     }
-    return Promise.resolve(
-      this.#put({ ...existing, state: 'in-doubt', reason, updatedAt: new Date().toISOString() }),
-    );
+    return this.#put({ ...existing, state: 'in-doubt', reason, updatedAt: new Date().toISOString() });
   }
 
   markSent(ref: DeliveryRef, info: SentInfo): Promise<void> {
     const existing = this.#require(ref);
-    this.#put({
-      ...existing,
-      state: 'sent',
-      genesysId: info.genesysId,
-      correlationId: info.correlationId,
-      attempts: info.attempts,
-      errorCode: undefined,
-      reason: undefined,
-      updatedAt: new Date().toISOString(),
-    });
-    return Promise.resolve();
+    return this.#done(
+      this.#put({
+        ...existing,
+        state: 'sent',
+        genesysId: info.genesysId,
+        correlationId: info.correlationId,
+        attempts: info.attempts,
+        errorCode: undefined,
+        reason: undefined,
+        updatedAt: new Date().toISOString(),
+      }),
+    );
   }
 
   markFailed(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
-    this.#final(ref, 'failed', info);
-    return Promise.resolve();
+    return this.#final(ref, 'failed', info);
   }
 
   markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
-    this.#final(ref, 'dead-lettered', info);
-    return Promise.resolve();
+    return this.#final(ref, 'dead-lettered', info);
   }
 
   markSkipped(ref: DeliveryRef): Promise<void> {
     const existing = this.#records.get(id(ref));
-    if (existing) {
-      this.#put({ ...existing, skipped: existing.skipped + 1, updatedAt: new Date().toISOString() });
-    }
-    return Promise.resolve();
+    if (!existing) return Promise.resolve();
+    return this.#done(
+      this.#put({ ...existing, skipped: existing.skipped + 1, updatedAt: new Date().toISOString() }),
+    );
   }
 
   release(ref: DeliveryRef, owner: string): Promise<void> {
     const existing = this.#records.get(id(ref));
-    if (existing?.state === 'pending' && existing.owner === owner) this.#delete(ref);
+    if (existing?.state === 'pending' && existing.owner === owner) return this.#delete(ref);
     return Promise.resolve();
   }
 
@@ -175,41 +174,52 @@ export class FileLedger implements Ledger {
     return Promise.resolve(found.slice(0, query.limit ?? DEFAULT_QUERY_LIMIT));
   }
 
-  expire(olderThan: Date): Promise<number> {
+  async expire(olderThan: Date): Promise<number> {
     this.#assertWritable();
+    await this.#flushing;
     const dropped = this.#dropOlderThan(olderThan);
     if (dropped > 0) this.#compact();
-    return Promise.resolve(dropped);
+    return dropped;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#flushing;
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;
       this.#unlock();
     }
-    return Promise.resolve();
   }
 
-  #final(ref: DeliveryRef & EventOrigin, state: 'failed' | 'dead-lettered', info: FailureInfo) {
+  #done(written: Promise<unknown>): Promise<void> {
+    return written.then(() => undefined);
+  }
+
+  #final(
+    ref: DeliveryRef & EventOrigin,
+    state: 'failed' | 'dead-lettered',
+    info: FailureInfo,
+  ): Promise<void> {
     const existing = this.#records.get(id(ref));
     const now = new Date().toISOString();
-    this.#put({
-      ...(existing ?? {
-        ...origin(ref),
-        rule: ref.rule,
-        idempotencyKey: ref.idempotencyKey,
-        attempts: 0,
-        skipped: 0,
-        createdAt: now,
+    return this.#done(
+      this.#put({
+        ...(existing ?? {
+          ...origin(ref),
+          rule: ref.rule,
+          idempotencyKey: ref.idempotencyKey,
+          attempts: 0,
+          skipped: 0,
+          createdAt: now,
+        }),
+        state,
+        errorCode: info.errorCode,
+        reason: info.reason,
+        correlationId: info.correlationId ?? existing?.correlationId,
+        attempts: info.attempts ?? existing?.attempts ?? 0,
+        updatedAt: now,
       }),
-      state,
-      errorCode: info.errorCode,
-      reason: info.reason,
-      correlationId: info.correlationId ?? existing?.correlationId,
-      attempts: info.attempts ?? existing?.attempts ?? 0,
-      updatedAt: now,
-    });
+    );
   }
 
   #require(ref: DeliveryRef): DeliveryRecord {
@@ -218,25 +228,60 @@ export class FileLedger implements Ledger {
     return existing;
   }
 
-  #put(record: DeliveryRecord): DeliveryRecord {
-    this.#append(JSON.stringify(record));
+  /**
+   * The map changes at once (later calls see it); the promise resolves once the line is on disk, and only then may
+   * the caller act on it (call Genesys after a claim).
+   */
+  #put(record: DeliveryRecord): Promise<DeliveryRecord> {
+    const written = this.#append(JSON.stringify(record));
     this.#records.set(id(record), record);
-    this.#maybeCompact();
-    return record;
+    return written.then(() => record);
   }
 
-  #delete(ref: DeliveryRef) {
-    this.#append(JSON.stringify({ deleted: { rule: ref.rule, idempotencyKey: ref.idempotencyKey } }));
+  #delete(ref: DeliveryRef): Promise<void> {
+    const written = this.#append(
+      JSON.stringify({ deleted: { rule: ref.rule, idempotencyKey: ref.idempotencyKey } }),
+    );
     this.#records.delete(id(ref));
-    this.#maybeCompact();
+    return written;
   }
 
-  #append(line: string) {
+  /**
+   * Group commit: lines appended while a write is on its way go out together in the next one, with one fdatasync,
+   * so concurrent partitions share the disk's latency instead of queueing behind it. Off the event loop.
+   */
+  #append(line: string): Promise<void> {
     this.#assertWritable();
-    const fd = this.#fd as number;
-    writeSync(fd, `${line}\n`);
-    fdatasyncSync(fd);
-    this.#lines++;
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ line, resolve, reject });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && this.#failure === undefined) {
+        const batch = this.#queue.splice(0);
+        try {
+          const fd = this.#fd as number;
+          await writeFully(fd, Buffer.from(batch.map((b) => `${b.line}\n`).join(''), 'utf8'));
+          await fdatasyncAsync(fd);
+        } catch (error) {
+          // The map is ahead of the file now: refuse everything until a restart reloads the file.
+          this.#failure = new BridgeError(
+            'LEDGER_UNAVAILABLE',
+            `the ledger file ${this.#path} could not be written: ${(error as Error).message}`,
+          );
+          for (const b of [...batch, ...this.#queue.splice(0)]) b.reject(this.#failure);
+          return;
+        }
+        this.#lines += batch.length;
+        for (const b of batch) b.resolve();
+        if (this.#queue.length === 0) this.#maybeCompact();
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
   }
 
   /** Superseded lines pile up (two or three per delivery): rewrite once they outnumber the live records well. */
@@ -245,6 +290,7 @@ export class FileLedger implements Ledger {
   }
 
   #assertWritable() {
+    if (this.#failure) throw this.#failure;
     if (this.#readOnly) throw new Error('ledger: opened read-only');
     if (this.#fd === undefined) throw new Error('ledger: closed');
   }
@@ -336,7 +382,16 @@ export class FileLedger implements Ledger {
 }
 
 const OPEN_IN_THIS_PROCESS = new Set<string>();
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
 const COMPACT_AFTER_LINES = 50_000;
+
+async function writeFully(fd: number, data: Buffer): Promise<void> {
+  for (let offset = 0; offset < data.length;) {
+    const { bytesWritten } = await writeAsync(fd, data, offset, data.length - offset);
+    offset += bytesWritten;
+  }
+}
 
 function id(ref: DeliveryRef): string {
   return JSON.stringify([ref.rule, ref.idempotencyKey]);
