@@ -148,8 +148,51 @@ rules:
     await ledger.close();
   });
 
+  it('forgets the claim of a delivery stopped while paused before reaching Genesys, so the restart sends it', async () => {
+    const pausedTopic = uniqueName('ledger.paused');
+    const groupId = uniqueName('geb-paused');
+    const pausedLedger = tempLedgerFile();
+    await createTopic(pausedTopic);
+    const pausedRules = await writeRulesFile(`
+version: 1
+rules:
+  - name: paused-email
+    topics: [${pausedTopic}]
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ email }}" }
+        subject: "paused {{ id }}"
+        text: "Hello."
+`);
+    await produce(pausedTopic, [{ key: 'p-1', value: { id: 'p-1', email: 'bo@example.com' } }]);
+    const base = { ...env(groupId), RULES_FILE: pausedRules, LEDGER_URL: pausedLedger };
+
+    const paused = await startTestBridge({ ...base, GENESYS_CLIENT_SECRET: 'not-the-secret' });
+    await waitFor(() => paused.logs.text.includes('delivery paused'), { what: 'the delivery to pause' });
+    await paused.bridge.close();
+    const reader = FileLedger.open(pausedLedger, { readOnly: true });
+    expect(await reader.query({ topic: pausedTopic })).toEqual([]);
+    await reader.close();
+
+    const fixed = await startTestBridge(base);
+    await waitFor(async () => (await committedOffsets(groupId, pausedTopic)).get(0) === 1, {
+      what: 'the event to be committed',
+    });
+    await fixed.bridge.close();
+    const sent = simulator
+      .received(AGENTLESS_EMAIL_PATH)
+      .filter((r) => (r.body as { subject: string }).subject === 'paused p-1');
+    expect(sent).toHaveLength(1);
+    const after = FileLedger.open(pausedLedger, { readOnly: true });
+    expect((await after.query({ topic: pausedTopic })).map((r) => r.state)).toEqual(['sent']);
+    await after.close();
+  });
+
   it('geb deliveries show prints the conversationId and trace id of a delivery, and the reason of a dead letter', async () => {
-    const [sent] = simulator.received(AGENTLESS_EMAIL_PATH);
+    const sent = simulator
+      .received(AGENTLESS_EMAIL_PATH)
+      .find((r) => (r.body as { subject: string }).subject === 'How was order A-1?');
     const conversationId = (sent?.response as { conversationId: string }).conversationId;
 
     const delivered = await geb(

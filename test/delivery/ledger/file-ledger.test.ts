@@ -35,6 +35,30 @@ describe('embedded file ledger', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('writes concurrent changes in shared batches, every one of them durable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
+    const path = join(dir, 'deliveries.jsonl');
+    const ledger = FileLedger.open(path);
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        ledger
+          .begin({ rule: 'r', idempotencyKey: `k${i}`, ...origin })
+          .then(() =>
+            ledger.markSent({ rule: 'r', idempotencyKey: `k${i}` }, { genesysId: `g${i}`, attempts: 1 }),
+          ),
+      ),
+    );
+    // Not closed: what a crash right now would leave is what is in the file.
+    const text = await readFile(path, 'utf8');
+    expect(text.trim().split('\n')).toHaveLength(600);
+    await ledger.close();
+    const reopened = FileLedger.open(path);
+    const records = await reopened.query({ state: 'sent', limit: 1000 });
+    expect(records).toHaveLength(300);
+    await reopened.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('refuses a second writer while the first lives, and takes over a lock left by a dead process', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
     const path = join(dir, 'deliveries.jsonl');
