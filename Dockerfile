@@ -16,6 +16,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schemas ./schemas
+# The embedded delivery ledger; mount a volume here to keep it across container restarts (or use PostgreSQL).
+RUN mkdir -p /var/lib/geb && chown node:node /var/lib/geb
+ENV LEDGER_URL=/var/lib/geb/deliveries.jsonl
+VOLUME /var/lib/geb
 USER node
 EXPOSE 8080
 # The admin server's liveness endpoint (ADMIN_PORT, 8080 by default); Node's fetch avoids installing curl.

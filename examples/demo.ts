@@ -4,7 +4,8 @@
  * happened to each event, then stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +127,8 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'debug',
     ADMIN_PORT: '0', // the demo must not depend on 8080 being free
     OTEL_SDK_DISABLED: 'true',
+    // A fresh broker restarts offsets at 0: a ledger kept from an earlier demo would call every event a duplicate.
+    LEDGER_URL: join(await mkdtemp(join(tmpdir(), 'geb-demo-')), 'deliveries.jsonl'),
   });
   bridge.stderr?.pipe(process.stderr);
   const bridgeLines = jsonLines(bridge);

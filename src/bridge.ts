@@ -12,6 +12,9 @@ import { AdminServer } from './http/server.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
+import { DeliveryGate } from './delivery/ledger/gate.js';
+import { HistoryQueryError, deliveriesHandler } from './delivery/ledger/history.js';
+import { openLedger } from './delivery/ledger/open.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
 import type { Logger } from './telemetry/logger.js';
@@ -78,6 +81,23 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
   );
 
+  const retentionMs = config.ledger.retentionDays * DAY_MS;
+  const ledger = await openLedger(config.ledger.url, { retentionMs });
+  logger.info(
+    { ledger: ledger.description, retentionDays: config.ledger.retentionDays },
+    'delivery ledger open',
+  );
+  const expire = () =>
+    ledger.expire(new Date(Date.now() - retentionMs)).then(
+      (expired) => {
+        if (expired > 0) logger.info({ expired }, 'expired old delivery records');
+      },
+      (error: unknown) => logger.warn({ err: error }, 'could not expire old delivery records'),
+    );
+  await expire();
+  const expiry = setInterval(() => void expire(), EXPIRE_EVERY_MS);
+  expiry.unref();
+
   const kafka = createKafka({
     brokers: config.kafka.brokers,
     clientId: config.kafka.clientId,
@@ -88,6 +108,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   try {
     await deadLetters.connect();
   } catch (error) {
+    clearInterval(expiry);
+    await ledger.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
 
@@ -113,11 +135,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     logger,
     metrics,
     groupId: config.kafka.groupId,
+    ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
   });
 
   const stopWaits = new AbortController();
   const stopCalls = new AbortController();
   let consumer: RunningConsumer | undefined;
+  const history = deliveriesHandler(ledger);
   const admin = await AdminServer.start({
     host: config.admin.host,
     port: config.admin.port,
@@ -130,12 +154,23 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         const { contentType, body } = await metrics.render();
         return { status: 200, body, contentType };
       },
+      // The delivery history: GET /deliveries?event=TOPIC/PARTITION/OFFSET | key=K | rule=R [&since=1h]
+      '/deliveries': async (request) => {
+        try {
+          return { status: 200, body: await history(new URL(request.url ?? '/', 'http://admin')) };
+        } catch (error) {
+          if (error instanceof HistoryQueryError) return { status: 400, body: { message: error.message } };
+          throw error;
+        }
+      },
     },
   }).catch(async (error: unknown) => {
     await deadLetters.disconnect();
+    clearInterval(expiry);
+    await ledger.close();
     throw error;
   });
-  logger.info({ url: admin.url }, 'admin server listening (/healthz, /readyz, /metrics)');
+  logger.info({ url: admin.url }, 'admin server listening (/healthz, /readyz, /metrics, /deliveries)');
 
   try {
     consumer = await startConsumer({
@@ -143,6 +178,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       groupId: config.kafka.groupId,
       topics: rules.topics,
       fromBeginning: config.kafka.startFrom === 'earliest',
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       logger,
       limits: {
         maxInFlight: config.delivery.maxInFlight,
@@ -169,6 +205,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   } catch (error) {
     await deadLetters.disconnect();
     await admin.close();
+    clearInterval(expiry);
+    await ledger.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
   const running = consumer;
@@ -190,6 +228,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     } finally {
       stopCalls.abort();
       await admin.close();
+      clearInterval(expiry);
+      // Last: in-flight deliveries record their outcome until the consumer has stopped.
+      await ledger.close();
     }
     logger.info('stopped');
   };
@@ -205,3 +246,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     },
   };
 }
+
+const DAY_MS = 86_400_000;
+const EXPIRE_EVERY_MS = 3_600_000;

@@ -2,6 +2,7 @@
 import { CONFIG_USAGE, configCommand } from './commands/config.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
 import { RULES_USAGE, rulesCommand } from './commands/rules.js';
+import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
 import { EXIT } from './commands/signals.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   simulator: simulatorCommand,
   config: configCommand,
   rules: rulesCommand,
+  deliveries: deliveriesCommand,
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -20,6 +22,7 @@ ${RUN_USAGE}
 ${SIMULATOR_USAGE}
 ${CONFIG_USAGE}
 ${RULES_USAGE}
+${DELIVERIES_USAGE}
   help                      Show this text.
 `;
 

@@ -18,6 +18,7 @@ export interface Config {
     readonly groupId: string;
     readonly startFrom: StartFrom;
     readonly security: KafkaSecurity;
+    readonly sessionTimeoutMs: number;
   };
   readonly rulesFile: string;
   /** How often the rules file and its template files are checked for changes; 0: only on SIGHUP. */
@@ -33,6 +34,13 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  readonly ledger: {
+    /** A file path (embedded backend) or a postgres:// URL (shared by replicas). */
+    readonly url: string;
+    readonly retentionDays: number;
+    /** Header whose value, when present, is the idempotency key instead of the event's coordinates. */
+    readonly keyHeader: string | undefined;
+  };
   readonly delivery: {
     readonly maxInFlight: number;
     readonly maxInFlightPerPartition: number;
@@ -214,6 +222,28 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free port (logged).',
   },
   { name: 'ADMIN_HOST', default: '0.0.0.0', description: 'Address the admin HTTP server binds.' },
+  {
+    name: 'KAFKA_SESSION_TIMEOUT_MS',
+    default: '30000',
+    description:
+      "How long the group waits for a silent member before reassigning its partitions, in milliseconds (the broker's `group.min.session.timeout.ms` bounds it).",
+  },
+  {
+    name: 'LEDGER_URL',
+    default: 'geb-deliveries.jsonl',
+    description:
+      'Where the delivery ledger lives: a file path (embedded, one process) or `postgres://user:pass@host:5432/db[?schema=name]` (shared by every replica of the group). See docs/deliveries.md.',
+  },
+  {
+    name: 'LEDGER_RETENTION_DAYS',
+    default: '30',
+    description: 'Delivery records last updated longer ago than this are deleted.',
+  },
+  {
+    name: 'LEDGER_KEY_HEADER',
+    description:
+      "Kafka header whose value, when an event has it, is the idempotency key (e.g. the producer's event id), instead of the event's topic/partition/offset.",
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -252,6 +282,7 @@ export function loadConfig(env: Env = process.env): Config {
       groupId: reader.string('KAFKA_GROUP_ID'),
       startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
       security: readKafkaSecurity(reader, problems),
+      sessionTimeoutMs: reader.integer('KAFKA_SESSION_TIMEOUT_MS', 1_000, 3_600_000),
     },
     rulesFile: reader.string('RULES_FILE'),
     rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS', 0, 3_600_000),
@@ -284,6 +315,11 @@ export function loadConfig(env: Env = process.env): Config {
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT', 0, 65_535),
+    },
+    ledger: {
+      url: reader.string('LEDGER_URL'),
+      retentionDays: reader.integer('LEDGER_RETENTION_DAYS', 1, 3650),
+      keyHeader: reader.optional('LEDGER_KEY_HEADER'),
     },
   };
 

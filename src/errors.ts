@@ -50,6 +50,7 @@ export const ERROR_CODES = {
     disposition: 'fatal',
     summary: 'the Kafka consumer crashed and will not restart',
   },
+  LEDGER_UNAVAILABLE: { disposition: 'retry', summary: 'the delivery ledger could not be read or written' },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

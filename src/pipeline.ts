@@ -7,6 +7,8 @@ import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
+import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
+import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
@@ -25,6 +27,8 @@ export interface PipelineDeps {
   readonly metrics?: Metrics;
   /** For the consume span's messaging.consumer.group.name. */
   readonly groupId?: string;
+  /** The delivery ledger, consulted before every send (docs/deliveries.md). Absent: every event is sent. */
+  readonly ledger?: DeliveryGate;
 }
 
 export interface HandleContext {
@@ -39,7 +43,7 @@ export interface HandleContext {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered';
+export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
 
 /**
  * The order of the stages: decode → match → render → deliver → record. `handle` resolves once the event's outcome
@@ -154,6 +158,13 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<DeliveryOutcome> {
+    const gate = this.#deps.ledger;
+    const ref = gate?.ref(message, rule.name);
+    if (gate && ref) {
+      // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
+      const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
+      if (known && known.state !== 'pending') return this.#skip(gate, ref, known, log, ctx);
+    }
     let rendered;
     try {
       rendered = rule.action.render(scope);
@@ -166,38 +177,129 @@ export class Pipeline {
     const request = requestFor(rendered);
     const recipient = personalDataHash(recipientOf(rendered));
 
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await this.#deps.genesys.send(request, ctx.callSignal);
-        if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
-        trace.getActiveSpan()?.setAttributes({
-          'genesys.conversation.id': genesysIdOf(response.body) ?? '',
-          'genesys.correlation_id': response.correlationId ?? '',
-          'geb.recipient.hash': recipient,
-          'geb.attempts': attempt,
-        });
-        log.info(
+    let attemptsBefore = 0;
+    if (gate && ref) {
+      const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
+      if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
+      if (!claim.proceed) {
+        const { record } = claim;
+        log.warn(
           {
-            outcome: 'sent',
-            conversationId: genesysIdOf(response.body),
-            correlationId: response.correlationId,
+            outcome: 'in-doubt',
+            idempotencyKey: ref.idempotencyKey,
+            state: record.state,
             recipient,
-            attempts: attempt,
+            reason: record.reason,
           },
           'delivery',
         );
-        return 'sent';
+        return 'in-doubt';
+      }
+      attemptsBefore = claim.attemptsBefore;
+      if (claim.tookOver)
+        log.warn(
+          { idempotencyKey: ref.idempotencyKey },
+          'at-least-once: sending again a delivery an earlier run left unfinished',
+        );
+    }
+
+    // Whether a call may have reached Genesys: then a stop must leave the claim pending (in doubt), not forget it.
+    let mayHaveReached = false;
+    for (let attempt = 1; ; attempt++) {
+      let response;
+      try {
+        response = await this.#deps.genesys.send(request, ctx.callSignal);
       } catch (error) {
         if (error instanceof ShutdownError) throw error;
+        mayHaveReached ||= !certainlyNotDelivered(error);
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
         if (outcome.kind === 'dead-letter') {
           // decide() dead-letters only BridgeErrors.
-          await this.#deadLetter(message, error as BridgeError, 'deliver', rule.name, log, ctx);
+          await this.#deadLetter(
+            message,
+            error as BridgeError,
+            'deliver',
+            rule.name,
+            log,
+            ctx,
+            attemptsBefore + attempt,
+          );
           return 'dead-lettered';
         }
         if (outcome.kind === 'retry')
           this.#deps.metrics?.retries.inc({ rule: rule.name, code: outcome.code });
-        await this.#waitOut(outcome, attempt, log, ctx);
+        try {
+          await this.#waitOut(outcome, attempt, log, ctx);
+        } catch (waitError) {
+          if (gate && ref && !mayHaveReached) await gate.ledger.release(ref, gate.owner).catch(() => {});
+          throw waitError;
+        }
+        continue;
+      }
+      if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
+      const conversationId = genesysIdOf(response.body);
+      trace.getActiveSpan()?.setAttributes({
+        'genesys.conversation.id': conversationId ?? '',
+        'genesys.correlation_id': response.correlationId ?? '',
+        'geb.recipient.hash': recipient,
+        'geb.attempts': attemptsBefore + attempt,
+      });
+      if (gate && ref) {
+        const info = {
+          genesysId: conversationId,
+          correlationId: response.correlationId,
+          attempts: attemptsBefore + attempt,
+        };
+        await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
+      }
+      log.info(
+        {
+          outcome: 'sent',
+          conversationId,
+          correlationId: response.correlationId,
+          recipient,
+          attempts: attempt,
+        },
+        'delivery',
+      );
+      return 'sent';
+    }
+  }
+
+  /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
+  async #skip(
+    gate: DeliveryGate,
+    ref: DeliveryRef,
+    record: DeliveryRecord,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<'skipped'> {
+    await this.#recording(() => gate.ledger.markSkipped(ref), log, ctx);
+    log.info(
+      {
+        outcome: 'skipped',
+        idempotencyKey: ref.idempotencyKey,
+        state: record.state,
+        conversationId: record.genesysId,
+        recipient: record.recipientHash,
+      },
+      'delivery',
+    );
+    return 'skipped';
+  }
+
+  /** A ledger read or write: retried (heartbeating) until it succeeds, since deciding without it risks a duplicate. */
+  async #recording<T>(operation: () => Promise<T>, log: Logger, ctx: HandleContext): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        const delayMs = backoffMs(attempt, this.#deps.retryPolicy);
+        log.error(
+          { code: isBridgeError(error) ? error.code : 'INTERNAL', attempt, retryInMs: delayMs },
+          `delivery ledger unavailable, retrying: ${(error as Error).message}`,
+        );
+        await wait(delayMs, ctx);
       }
     }
   }
@@ -233,12 +335,20 @@ export class Pipeline {
     rule: string | undefined,
     log: Logger,
     ctx: HandleContext,
+    attempts?: number,
   ): Promise<void> {
     const { code, message: reason } = error;
+    const gate = this.#deps.ledger;
+    const ref: (DeliveryRef & EventOrigin) | undefined =
+      rule === undefined ? undefined : gate?.ref(message, rule);
+    const failure = { errorCode: code, reason, correlationId: error.correlationId, attempts };
+    // Recorded before the write too, so that a crash in between still leaves the final error in the history.
+    if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
     for (let attempt = 1; ; attempt++) {
       try {
         const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
+        if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {

@@ -19,6 +19,8 @@ export interface ConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
+  /** kafkajs' default (30 s) when absent. */
+  readonly sessionTimeoutMs?: number;
   readonly logger: Logger;
   readonly limits: SchedulerLimits;
   /** How often the watermark of each partition is committed (and once more at shutdown). */
@@ -68,9 +70,15 @@ const UNWIND_MS = 5_000;
  */
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
   const { kafka, groupId, topics, fromBeginning, logger, health } = options;
+  const sessionTimeout = options.sessionTimeoutMs;
   const consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
+    // The heartbeat must come well within the session timeout, or a healthy member is evicted.
+    ...(sessionTimeout !== undefined && {
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+    }),
     // With every partition paused, kafkajs sleeps this long before it looks again: a resumed partition would idle
     // for up to kafkajs' default 5 s. 1 s is still a long poll (the Java client's default is 0.5 s).
     maxWaitTimeInMs: 1_000,

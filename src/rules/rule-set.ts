@@ -6,12 +6,16 @@ export interface Rule {
   readonly topics: readonly string[];
   readonly matches: Matcher;
   readonly action: CompiledAction;
+  /** How a delivery left pending by an earlier run is resolved (docs/deliveries.md). */
+  readonly delivery: DeliveryPolicy;
   /** Fields every match requires to hold one of a few exact values: what the index may use. */
   readonly exactFields?: readonly {
     readonly path: readonly string[];
     readonly values: readonly PatternValue[];
   }[];
 }
+
+export type DeliveryPolicy = 'at-most-once' | 'at-least-once';
 
 /** One topic's rules: those reachable through one exact-value field, and those that must always be tested. */
 interface TopicIndex {

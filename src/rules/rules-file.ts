@@ -7,7 +7,7 @@ import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Docum
 import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
-import { RuleSet, type Rule } from './rule-set.js';
+import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
 import { TemplateSyntaxError } from './template.js';
 
 const require = createRequire(import.meta.url);
@@ -45,6 +45,7 @@ interface RawRulesFile {
     enabled?: boolean;
     match?: Pattern;
     action: RawAction;
+    delivery?: DeliveryPolicy;
   }[];
 }
 
@@ -135,6 +136,8 @@ export function parseRules(text: string, source: string): RuleSet {
         matches,
         action,
         exactFields: exactFields(rule.match),
+        // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
+        delivery: rule.delivery ?? 'at-most-once',
       });
     }
   });

@@ -9,7 +9,14 @@ const action = compileAction(
 );
 
 function rule(name: string, topic: string, match: Pattern | undefined): Rule {
-  return { name, topics: [topic], matches: compilePattern(match), action, exactFields: exactFields(match) };
+  return {
+    name,
+    topics: [topic],
+    matches: compilePattern(match),
+    action,
+    exactFields: exactFields(match),
+    delivery: 'at-most-once',
+  };
 }
 
 describe('RuleSet index', () => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,6 +17,11 @@ export async function writeRulesFile(yaml: string): Promise<string> {
   const file = join(dir, 'rules.yaml');
   await writeFile(file, yaml);
   return file;
+}
+
+/** A ledger file of its own for each bridge a test starts, unless the test names one (LEDGER_URL). */
+export function tempLedgerFile(): string {
+  return join(mkdtempSync(join(tmpdir(), 'geb-ledger-')), 'deliveries.jsonl');
 }
 
 /** Captures the JSON log lines a bridge writes. */
@@ -43,7 +49,13 @@ export async function startTestBridge(
   env: Record<string, string>,
   retryPolicy?: RetryPolicy,
 ): Promise<InProcessBridge> {
-  const config = loadConfig({ KAFKA_START_FROM: 'earliest', LOG_LEVEL: 'debug', ADMIN_PORT: '0', ...env });
+  const config = loadConfig({
+    KAFKA_START_FROM: 'earliest',
+    LOG_LEVEL: 'debug',
+    ADMIN_PORT: '0',
+    LEDGER_URL: tempLedgerFile(),
+    ...env,
+  });
   const logs = new LogCapture();
   const bridge = await startBridge({
     config,
@@ -72,6 +84,7 @@ export function spawnBridge(env: Record<string, string>): ChildBridge {
       KAFKA_START_FROM: 'earliest',
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
+      LEDGER_URL: tempLedgerFile(),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

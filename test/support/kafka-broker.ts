@@ -156,6 +156,8 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     'transaction.state.log.replication.factor': '1',
     'transaction.state.log.min.isr': '1',
     'group.initial.rebalance.delay.ms': '0',
+    // Lets tests that SIGKILL a bridge use a short session timeout, so the group notices within seconds.
+    'group.min.session.timeout.ms': '1000',
     'log.flush.interval.messages': '100000',
     ...options.extraProperties,
   };

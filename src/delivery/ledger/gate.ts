@@ -1,0 +1,105 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
+import { isBridgeError, type ErrorCode } from '../../errors.js';
+import type { InboundMessage } from '../../kafka/message.js';
+import { keyOf } from '../../kafka/message.js';
+import type { DeliveryPolicy } from '../../rules/rule-set.js';
+import type { DeliveryRecord, DeliveryRef, EventOrigin, Ledger } from './ledger.js';
+
+/** What the ledger says about a delivery about to be made. */
+export type Claim =
+  /** Call Genesys. `attemptsBefore`: calls made for it by earlier runs. */
+  | { readonly proceed: true; readonly attemptsBefore: number; readonly tookOver: boolean }
+  /** Do not call Genesys: it is final already (`duplicate`), or in doubt and the policy is at-most-once. */
+  | { readonly proceed: false; readonly outcome: 'skipped' | 'in-doubt'; readonly record: DeliveryRecord };
+
+/**
+ * The ledger as the pipeline consults it: derives the idempotency key and applies the rule's policy to a pending
+ * record left by an earlier run. One instance per bridge process; `owner` tells its claims apart from others'.
+ */
+export class DeliveryGate {
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+
+  constructor(
+    readonly ledger: Ledger,
+    private readonly keyHeader: string | undefined,
+  ) {}
+
+  /** Default: the event's coordinates, unique per event and stable across redeliveries; or LEDGER_KEY_HEADER's value. */
+  idempotencyKey(message: InboundMessage): string {
+    if (this.keyHeader !== undefined) {
+      const value = headerValue(message, this.keyHeader);
+      if (value !== undefined && value !== '') return value;
+    }
+    return `${message.topic}/${message.partition}/${message.offset}`;
+  }
+
+  ref(message: InboundMessage, rule: string): DeliveryRef & EventOrigin {
+    return {
+      rule,
+      idempotencyKey: this.idempotencyKey(message),
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      key: keyOf(message) ?? null,
+      traceId: traceIdOf(message),
+    };
+  }
+
+  async claim(ref: DeliveryRef & EventOrigin, policy: DeliveryPolicy, recipientHash: string): Promise<Claim> {
+    // A compare-and-set can lose to another replica; the loop re-reads what won. Three rounds are plenty: each
+    // loss means the record changed state, and every state but pending ends the loop.
+    for (let round = 0; ; round++) {
+      const input = { ...ref, recipientHash, owner: this.owner };
+      const { claimed, record } = await this.ledger.begin(input);
+      if (claimed) return { proceed: true, attemptsBefore: 0, tookOver: false };
+      if (record.state !== 'pending') return { proceed: false, outcome: 'skipped', record };
+      if (policy === 'at-least-once') {
+        const taken = await this.ledger.takeOver(input, record.owner);
+        if (taken) return { proceed: true, attemptsBefore: record.attempts, tookOver: true };
+      } else {
+        const reason = `a run of ${record.owner ?? 'an unknown bridge'} claimed it at ${record.updatedAt} and did not record an outcome: it may or may not have been sent`;
+        const marked = await this.ledger.markInDoubt(ref, record.owner, reason);
+        if (marked) return { proceed: false, outcome: 'in-doubt', record: marked };
+      }
+      if (round >= 2) throw new Error(`ledger: ${ref.rule} ${ref.idempotencyKey} keeps changing under us`);
+    }
+  }
+}
+
+/**
+ * Failures after which the call certainly did not reach Genesys (refused before or at the door). A stop during the
+ * backoff that follows only these may forget the claim, so the restart sends it instead of calling it in doubt.
+ */
+export function certainlyNotDelivered(error: unknown): boolean {
+  return isBridgeError(error) && NOT_DELIVERED.has(error.code);
+}
+
+const NOT_DELIVERED = new Set<ErrorCode>([
+  'GENESYS_RATE_LIMITED',
+  'TOKEN_UNAVAILABLE',
+  'GENESYS_INVALID_CLIENT',
+  'GENESYS_TOKEN_REFUSED',
+  'GENESYS_UNAUTHORIZED',
+  'GENESYS_FORBIDDEN',
+]);
+
+/**
+ * The trace the delivery belongs to: the active span's when tracing is on, else the producer's W3C `traceparent`
+ * header (which the consumer span continues), so the record can be opened in the tracing UI either way.
+ */
+export function traceIdOf(message: InboundMessage): string | undefined {
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && isSpanContextValid(active)) return active.traceId;
+  const parent = headerValue(message, 'traceparent');
+  const match =
+    parent === undefined ? null : /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(parent.trim());
+  return match?.[1] !== undefined && !/^0+$/.test(match[1]) ? match[1] : undefined;
+}
+
+function headerValue(message: InboundMessage, name: string): string | undefined {
+  const raw = message.headers[name];
+  const first = Array.isArray(raw) ? raw[0] : raw;
+  return first === undefined ? undefined : first.toString();
+}

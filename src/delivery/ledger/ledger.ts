@@ -1,0 +1,148 @@
+/**
+ * The delivery ledger: one record per (rule, idempotency key), consulted before every send and kept as the delivery
+ * history. Genesys has no idempotency key and an email cannot be unsent, so this is what turns Kafka's at-least-once
+ * redelivery into (effectively) once toward Genesys. See docs/deliveries.md.
+ */
+
+/**
+ * - `pending`: claimed, the Genesys call is about to be or being made. Left behind only by a crash (or a stop while
+ *   a call was in flight): then nobody knows whether Genesys got it.
+ * - `sent`: Genesys accepted it (its ids are kept).
+ * - `failed`: final failure (error code kept); the event is being dead-lettered.
+ * - `dead-lettered`: final failure, written to the dead-letter topic.
+ * - `in-doubt`: a pending record of an earlier run, resolved by the `at-most-once` policy: not sent again.
+ */
+export type DeliveryState = 'pending' | 'sent' | 'failed' | 'dead-lettered' | 'in-doubt';
+
+export const DELIVERY_STATES: readonly DeliveryState[] = [
+  'pending',
+  'sent',
+  'failed',
+  'dead-lettered',
+  'in-doubt',
+];
+
+export interface DeliveryRef {
+  readonly rule: string;
+  readonly idempotencyKey: string;
+}
+
+/** Where the event came from, and the trace that carries it. */
+export interface EventOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** The Kafka message key, if any. */
+  readonly key: string | null;
+  readonly traceId?: string | undefined;
+}
+
+export interface DeliveryRecord extends DeliveryRef, EventOrigin {
+  readonly state: DeliveryState;
+  /** personalDataHash() of the recipient; never the address itself. */
+  readonly recipientHash?: string | undefined;
+  /** Genesys calls made for this delivery, over every run. */
+  readonly attempts: number;
+  /** The Genesys id that proves acceptance: conversationId, message id or contact id. */
+  readonly genesysId?: string | undefined;
+  /** ININ-Correlation-Id of the accepting (or final failing) call. */
+  readonly correlationId?: string | undefined;
+  readonly errorCode?: string | undefined;
+  /** Why it failed, was dead-lettered or is in doubt; free of personal data (BridgeError messages are). */
+  readonly reason?: string | undefined;
+  /** How many redeliveries of an already-final delivery were skipped. */
+  readonly skipped: number;
+  /** The bridge process that claimed it. */
+  readonly owner?: string | undefined;
+  /** ISO-8601. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface BeginInput extends DeliveryRef, EventOrigin {
+  readonly recipientHash?: string | undefined;
+  readonly owner: string;
+}
+
+/** `claimed`: this caller owns the pending record and may call Genesys. Otherwise `record` is what is there. */
+export interface BeginResult {
+  readonly claimed: boolean;
+  readonly record: DeliveryRecord;
+}
+
+export interface SentInfo {
+  readonly genesysId?: string | undefined;
+  readonly correlationId?: string | undefined;
+  readonly attempts: number;
+}
+
+export interface FailureInfo {
+  readonly errorCode: string;
+  readonly reason: string;
+  readonly correlationId?: string | undefined;
+  readonly attempts?: number | undefined;
+}
+
+export interface DeliveryQuery {
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: string;
+  /** Matches the Kafka message key or the idempotency key. */
+  readonly key?: string;
+  readonly rule?: string;
+  readonly state?: DeliveryState;
+  /** Only records updated at or after this time. */
+  readonly since?: Date;
+  /** At most this many, newest first. Default 100. */
+  readonly limit?: number;
+}
+
+/**
+ * Every backend passes test/delivery/ledger/contract.ts. Transitions out of `pending` that resolve a record left by
+ * someone else (`takeOver`, `markInDoubt`) are compare-and-set on the owner, so two replicas cannot both win.
+ */
+export interface Ledger {
+  /** A short description for logs: the backend and where it keeps its data (no credentials). */
+  readonly description: string;
+  /** Claims the delivery: creates a pending record unless one exists, atomically. */
+  begin(input: BeginInput): Promise<BeginResult>;
+  /**
+   * Takes a pending record over from `fromOwner` (at-least-once policy), with the new claimant's owner, trace id and
+   * recipient hash; undefined if someone else changed it first.
+   */
+  takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined>;
+  /** Resolves a pending record of `fromOwner` as in doubt (at-most-once policy); undefined if it changed. */
+  markInDoubt(
+    ref: DeliveryRef,
+    fromOwner: string | undefined,
+    reason: string,
+  ): Promise<DeliveryRecord | undefined>;
+  markSent(ref: DeliveryRef, info: SentInfo): Promise<void>;
+  /** Final failure; creates the record if there is none (a render failure happens before any claim). */
+  markFailed(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void>;
+  /** The event is on the dead-letter topic; creates the record if there is none. */
+  markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void>;
+  /** Counts a redelivery that was skipped because the record was already final. */
+  markSkipped(ref: DeliveryRef): Promise<void>;
+  /** Forgets a pending record of `owner` whose call certainly never reached Genesys (a stop during a backoff). */
+  release(ref: DeliveryRef, owner: string): Promise<void>;
+  lookup(ref: DeliveryRef): Promise<DeliveryRecord | undefined>;
+  query(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  /** Deletes records last updated before `olderThan`; returns how many. */
+  expire(olderThan: Date): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_QUERY_LIMIT = 100;
+
+/** The in-memory filter both backends' semantics are defined by (the file backend uses it as is). */
+export function matchesQuery(record: DeliveryRecord, q: DeliveryQuery): boolean {
+  if (q.topic !== undefined && record.topic !== q.topic) return false;
+  if (q.partition !== undefined && record.partition !== q.partition) return false;
+  if (q.offset !== undefined && record.offset !== q.offset) return false;
+  if (q.key !== undefined && record.key !== q.key && record.idempotencyKey !== q.key) return false;
+  if (q.rule !== undefined && record.rule !== q.rule) return false;
+  if (q.state !== undefined && record.state !== q.state) return false;
+  if (q.since !== undefined && Date.parse(record.updatedAt) < q.since.getTime()) return false;
+  return true;
+}
