@@ -11,6 +11,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.
 import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { openLedger } from './delivery/ledger/open.js';
+import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import type { Logger } from './telemetry/logger.js';
 
@@ -27,6 +28,8 @@ export interface BridgeOptions {
 export interface Bridge {
   readonly health: Health;
   readonly tokens: TokenProvider;
+  /** The delivery history; the admin server serves it with deliveriesHandler() (src/delivery/ledger/history.ts). */
+  readonly ledger: Ledger;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -151,6 +154,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     health,
     tokens,
+    ledger,
     close() {
       closing ??= close();
       return closing;
