@@ -15,6 +15,7 @@ import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { HistoryQueryError, deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
+import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
 import type { Logger } from './telemetry/logger.js';
@@ -38,6 +39,8 @@ export interface Bridge {
   readonly adminUrl: string;
   /** Reloads the rules file now (what SIGHUP does); resolves true when the new rules are in place. */
   reloadRules(): Promise<boolean>;
+  /** The delivery history; also served on the admin server's /deliveries. */
+  readonly ledger: Ledger;
   /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
   close(): Promise<void>;
 }
@@ -240,6 +243,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     tokens,
     adminUrl: admin.url,
     reloadRules: () => reloader.reload('asked'),
+    ledger,
     close() {
       closing ??= close();
       return closing;
