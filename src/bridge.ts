@@ -2,12 +2,13 @@ import type { Config } from './config.js';
 import { isBridgeError } from './errors.js';
 import { GenesysClient } from './genesys/client.js';
 import { createHttp } from './genesys/http.js';
+import { RateLimiter } from './genesys/rate-limiter.js';
 import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
+import { type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import type { Logger } from './telemetry/logger.js';
@@ -46,7 +47,22 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     http,
     logger: logger.child({ component: 'token-provider' }),
   });
-  const genesys = new GenesysClient({ apiBaseUrl: config.genesys.apiBaseUrl, http, tokens });
+  const { rateLimits } = config;
+  const limiter = new RateLimiter({
+    perClient: { limit: rateLimits.perClient, windowMs: rateLimits.windowMs },
+    orgByAction: { agentlessEmail: { limit: rateLimits.agentlessEmailOrg, windowMs: rateLimits.windowMs } },
+    redisUrl: rateLimits.redisUrl,
+    redisKeyPrefix: rateLimits.redisKeyPrefix,
+    logger: logger.child({ component: 'rate-limiter' }),
+  });
+  if (rateLimits.redisUrl) {
+    // Not fatal: until Redis answers, deliveries retry (and pause if it stays away), as for Genesys itself.
+    await limiter.ready().then(
+      () => logger.info('shared rate budgets: Redis connected'),
+      (error: unknown) => logger.error({ code: 'RATE_LIMIT_STORE_UNAVAILABLE' }, (error as Error).message),
+    );
+  }
+  const genesys = new GenesysClient({ apiBaseUrl: config.genesys.apiBaseUrl, http, tokens, limiter });
   const health = new Health();
 
   // An early token request turns a wrong secret or region into a clear log line at start-up, not at the first event.
@@ -71,7 +87,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     genesys,
     deadLetters,
     health,
-    retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
+    retryPolicy: options.retryPolicy ?? {
+      ...config.retry,
+      pauseProbeMs: 15_000,
+    },
     logger,
   });
 
@@ -100,6 +119,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     });
   } catch (error) {
     await deadLetters.disconnect();
+    await limiter.close();
     throw error;
   }
 
@@ -111,6 +131,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     try {
       await consumer.stop();
       await deadLetters.disconnect();
+      await limiter.close();
     } finally {
       clearTimeout(grace);
     }

@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   GENESYS_UNREACHABLE: { disposition: 'retry', summary: 'Genesys could not be reached' },
   TOKEN_UNAVAILABLE: { disposition: 'retry', summary: 'no access token could be obtained' },
   DEAD_LETTER_FAILED: { disposition: 'retry', summary: 'the dead-letter topic could not be written' },
+  RATE_LIMIT_STORE_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'the shared rate-limit store (Redis) could not be reached',
+  },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -50,6 +54,8 @@ export interface BridgeErrorOptions {
   correlationId?: string;
   /** For 429: how long Genesys asked us to wait. */
   retryAfterMs?: number;
+  /** ININ-Correlation-Id of every HTTP call this failure took (e.g. the call and its retry after a 401), in order. */
+  correlationIds?: readonly string[];
   /** The underlying error. Only errors whose message is known to be free of secrets and personal data. */
   cause?: Error;
 }
@@ -63,6 +69,7 @@ export class BridgeError extends Error {
   readonly status: number | undefined;
   readonly correlationId: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly correlationIds: readonly string[];
 
   constructor(code: ErrorCode, message: string, options: BridgeErrorOptions = {}) {
     super(message, options.cause ? { cause: options.cause } : undefined);
@@ -71,6 +78,8 @@ export class BridgeError extends Error {
     this.status = options.status;
     this.correlationId = options.correlationId;
     this.retryAfterMs = options.retryAfterMs;
+    this.correlationIds =
+      options.correlationIds ?? (options.correlationId !== undefined ? [options.correlationId] : []);
   }
 
   get disposition(): Disposition {

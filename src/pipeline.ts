@@ -102,15 +102,26 @@ export class Pipeline {
     const request = requestFor(rendered);
     const recipient = personalDataHash(recipientOf(rendered));
 
+    const firstTryAtMs = Date.now();
+    // Every attempt's ININ-Correlation-Id: what Genesys support asks for when a delivery misbehaved.
+    const correlationIds: string[] = [];
+    let waitedMs = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const response = await this.#deps.genesys.send(request, ctx.callSignal);
+        const response = await this.#deps.genesys.send(request, ctx.callSignal, {
+          waitSignal: ctx.stopSignal,
+          heartbeat: ctx.heartbeat,
+        });
+        correlationIds.push(...response.correlationIds);
+        waitedMs += response.waitedMs;
         if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
         log.info(
           {
             outcome: 'sent',
             conversationId: genesysIdOf(response.body),
             correlationId: response.correlationId,
+            correlationIds,
+            rateLimitWaitMs: waitedMs,
             recipient,
             attempts: attempt,
           },
@@ -119,8 +130,10 @@ export class Pipeline {
         return 'sent';
       } catch (error) {
         if (error instanceof ShutdownError) throw error;
-        const outcome = decide(error, attempt, this.#deps.retryPolicy);
+        if (isBridgeError(error)) correlationIds.push(...error.correlationIds);
+        const outcome = decide(error, attempt, this.#deps.retryPolicy, Date.now() - firstTryAtMs);
         if (outcome.kind === 'dead-letter') {
+          log.warn({ correlationIds }, 'Genesys refused the delivery');
           await this.#deadLetter(message, error, 'deliver', rule.name, log, ctx);
           return 'dead-lettered';
         }
