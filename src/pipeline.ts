@@ -106,11 +106,22 @@ export class Pipeline {
     // Every attempt's ININ-Correlation-Id: what Genesys support asks for when a delivery misbehaved.
     const correlationIds: string[] = [];
     let waitedMs = 0;
+    // A heartbeat that fails (a rebalance) while the client waits for its budget must end the event, not be
+    // classified as a Genesys failure.
+    let heartbeatError: unknown;
+    const heartbeat = async () => {
+      try {
+        await ctx.heartbeat();
+      } catch (error) {
+        heartbeatError = error;
+        throw error;
+      }
+    };
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await this.#deps.genesys.send(request, ctx.callSignal, {
           waitSignal: ctx.stopSignal,
-          heartbeat: ctx.heartbeat,
+          heartbeat,
         });
         correlationIds.push(...response.correlationIds);
         waitedMs += response.waitedMs;
@@ -129,7 +140,9 @@ export class Pipeline {
         );
         return 'sent';
       } catch (error) {
-        if (error instanceof ShutdownError) throw error;
+        if (error instanceof ShutdownError || (heartbeatError !== undefined && error === heartbeatError)) {
+          throw error;
+        }
         if (isBridgeError(error)) correlationIds.push(...error.correlationIds);
         const outcome = decide(error, attempt, this.#deps.retryPolicy, Date.now() - firstTryAtMs);
         if (outcome.kind === 'dead-letter') {
