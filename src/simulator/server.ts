@@ -26,6 +26,7 @@ import { validateAgentlessEmail } from './validation.js';
  *   GET    /__simulator/stats                         counters: requests per path and status, accepted per client,
  *                                                     the most calls seen in one rate window (per token, org emails)
  *   DELETE /__simulator/tokens                        revoke every issued token
+ *   PATCH  /__simulator/tokens                        {"lifetimeS": N}: expires_in of tokens issued from now on
  */
 
 export interface SimulatorClient {
@@ -461,6 +462,19 @@ export class GenesysSimulator {
       }
     }
     if (path === '/__simulator/stats' && method === 'GET') return this.#json(res, 200, this.stats());
+    if (path === '/__simulator/tokens' && method === 'PATCH') {
+      let lifetimeS: unknown;
+      try {
+        lifetimeS = (JSON.parse(raw || '{}') as { lifetimeS?: unknown }).lifetimeS;
+      } catch {
+        lifetimeS = undefined;
+      }
+      if (typeof lifetimeS !== 'number' || !Number.isInteger(lifetimeS) || lifetimeS < 1) {
+        return this.#json(res, 400, { message: 'lifetimeS must be a positive whole number of seconds' });
+      }
+      this.setTokenLifetime(lifetimeS);
+      return this.#json(res, 200, { lifetimeS });
+    }
     if (path === '/__simulator/tokens' && method === 'DELETE') {
       this.revokeTokens();
       res.writeHead(204).end();

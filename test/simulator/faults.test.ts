@@ -185,10 +185,14 @@ describe('simulator faults over HTTP', () => {
     expect(sim.stats().requests[EMAIL_PATH]).toMatchObject({ dropped: 1, hung: 1 });
   });
 
-  it('fails the token endpoint on demand, and revokes tokens over the admin endpoint', async () => {
+  it('fails the token endpoint on demand, and revokes and shortens tokens over the admin endpoint', async () => {
     const bearer = await token();
     expect((await admin('DELETE', 'tokens')).status).toBe(204);
     expect((await send(bearer)).status).toBe(401);
+    expect((await admin('PATCH', 'tokens', { lifetimeS: 1 })).status).toBe(200);
+    const shortLived = await token();
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await send(shortLived)).status).toBe(401);
     sim.setFaults({ tokenEndpointStatus: 503 });
     const res = await fetch(`${sim.url}/oauth/token`, {
       method: 'POST',
