@@ -35,14 +35,19 @@ export function actionKindOf(path: string): ActionKind | undefined {
   return ACTION_PATHS.find(([pattern]) => pattern.test(bare))?.[1];
 }
 
+/** How late a call may reach Genesys after its reserved time (a GC pause, a busy event loop, the network). */
+const JITTER_ALLOWANCE_MS = 500;
+
 /**
  * The token bucket that keeps a budget of `limit` calls in ANY window of `windowMs` (how Genesys counts): a burst of
- * `capacity` at most, refilled at a rate that leaves another `capacity` calls of slack, so that network jitter
- * (a call reserved early but arriving late) cannot push the count Genesys sees past the limit.
+ * `capacity` at most, refilled at a rate that leaves some calls of slack, so that a call reserved early but arriving
+ * late cannot push the count Genesys sees past the limit. The slack is the burst, or what JITTER_ALLOWANCE_MS of
+ * calls amounts to when windows are short.
  */
 export function bucketShape(budget: Budget): { capacity: number; perMs: number } {
   const capacity = Math.max(1, Math.floor(budget.limit / 20));
-  const steady = Math.max(1, budget.limit - 2 * capacity);
+  const slack = Math.max(capacity, Math.ceil((budget.limit * JITTER_ALLOWANCE_MS) / budget.windowMs));
+  const steady = Math.max(1, budget.limit - capacity - slack);
   return { capacity, perMs: steady / budget.windowMs };
 }
 
