@@ -8,7 +8,7 @@ import { Health } from './health.js';
 import { createKafka } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
-import { type RetryPolicy } from './delivery/retry-policy.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import type { Logger } from './telemetry/logger.js';
@@ -87,10 +87,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     genesys,
     deadLetters,
     health,
-    retryPolicy: options.retryPolicy ?? {
-      ...config.retry,
-      pauseProbeMs: 15_000,
-    },
+    retryPolicy: options.retryPolicy ?? { ...DEFAULT_RETRY_POLICY, ...config.retry },
     logger,
   });
 
