@@ -3,6 +3,7 @@ import { isBridgeError } from './errors.js';
 import { GenesysClient } from './genesys/client.js';
 import { ContactBatcher } from './genesys/contact-batcher.js';
 import { createHttp } from './genesys/http.js';
+import { RateLimiter } from './genesys/rate-limiter.js';
 import { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka, kafkaStartupError } from './kafka/connection.js';
@@ -64,7 +65,28 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     logger: logger.child({ component: 'token-provider' }),
     metrics,
   });
-  const genesys = new GenesysClient({ apiBaseUrl: config.genesys.apiBaseUrl, http, tokens, metrics });
+  const { rateLimits } = config;
+  const limiter = new RateLimiter({
+    perClient: { limit: rateLimits.perClient, windowMs: rateLimits.windowMs },
+    orgByAction: { agentlessEmail: { limit: rateLimits.agentlessEmailOrg, windowMs: rateLimits.windowMs } },
+    redisUrl: rateLimits.redisUrl,
+    redisKeyPrefix: rateLimits.redisKeyPrefix,
+    logger: logger.child({ component: 'rate-limiter' }),
+  });
+  if (rateLimits.redisUrl) {
+    // Not fatal: until Redis answers, deliveries retry (and pause if it stays away), as for Genesys itself.
+    await limiter.ready().then(
+      () => logger.info('shared rate budgets: Redis connected'),
+      (error: unknown) => logger.error({ code: 'RATE_LIMIT_STORE_UNAVAILABLE' }, (error as Error).message),
+    );
+  }
+  const genesys = new GenesysClient({
+    apiBaseUrl: config.genesys.apiBaseUrl,
+    http,
+    tokens,
+    limiter,
+    metrics,
+  });
   const health = new Health();
   health.onChange((paused) => {
     metrics.paused.reset();
@@ -133,6 +155,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     health,
     retryPolicy: options.retryPolicy ?? {
       ...DEFAULT_RETRY_POLICY,
+      ...config.retry,
       pauseProbeMs: config.delivery.pauseProbeIntervalMs,
     },
     logger,
@@ -210,6 +233,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     await admin.close();
     clearInterval(expiry);
     await ledger.close();
+    await limiter.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
   const running = consumer;
@@ -228,6 +252,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         onGraceOver: () => stopCalls.abort(),
       });
       await deadLetters.disconnect();
+      await limiter.close();
     } finally {
       stopCalls.abort();
       await admin.close();

@@ -34,6 +34,24 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  /** Client-side rate budgets: see genesys/rate-limiter.ts. */
+  readonly rateLimits: {
+    /** Calls per window per OAuth client token. */
+    readonly perClient: number;
+    /** Agentless emails per window for the whole organisation. */
+    readonly agentlessEmailOrg: number;
+    readonly windowMs: number;
+    /** Set: the organisation-wide budgets are shared through this Redis. */
+    readonly redisUrl: string | undefined;
+    readonly redisKeyPrefix: string;
+  };
+  /** How long transient Genesys failures are retried before they count as systemic (delivery/retry-policy.ts). */
+  readonly retry: {
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+    readonly maxAttempts: number;
+    readonly maxAgeMs: number;
+  };
   readonly ledger: {
     /** A file path (embedded backend) or a postgres:// URL (shared by replicas). */
     readonly url: string;
@@ -244,6 +262,53 @@ export const VARIABLES: readonly VariableSpec[] = [
     description:
       "Kafka header whose value, when an event has it, is the idempotency key (e.g. the producer's event id), instead of the event's topic/partition/offset.",
   },
+  {
+    name: 'GENESYS_CLIENT_RATE_LIMIT',
+    default: '300',
+    description:
+      'Genesys API calls per rate window this bridge makes with its token (Genesys allows 300 a minute).',
+  },
+  {
+    name: 'GENESYS_EMAIL_ORG_RATE_LIMIT',
+    default: '300',
+    description: 'Agentless emails per rate window for the whole organisation, all replicas together.',
+  },
+  {
+    name: 'GENESYS_RATE_WINDOW_MS',
+    default: '60000',
+    description: 'The window both rate limits count in, in milliseconds.',
+  },
+  {
+    name: 'REDIS_URL',
+    description:
+      'Redis shared by the replicas for the organisation-wide rate budgets, e.g. `redis://redis:6379/0`. Unset: in-process.',
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    default: 'geb:',
+    description: 'Prefix of the Redis keys; replicas of one organisation share it.',
+  },
+  {
+    name: 'DELIVERY_RETRY_BASE_DELAY_MS',
+    default: '250',
+    description: 'First backoff after a transient failure; doubles per attempt, with jitter.',
+  },
+  {
+    name: 'DELIVERY_RETRY_MAX_DELAY_MS',
+    default: '30000',
+    description: 'The backoff never grows past this.',
+  },
+  {
+    name: 'DELIVERY_RETRY_MAX_ATTEMPTS',
+    default: '10',
+    description:
+      'Tries of one delivery after which a transient failure counts as systemic and pauses delivery.',
+  },
+  {
+    name: 'DELIVERY_RETRY_MAX_AGE_MS',
+    default: '300000',
+    description: 'Likewise, once this long has passed since the first try.',
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -320,6 +385,19 @@ export function loadConfig(env: Env = process.env): Config {
       url: reader.string('LEDGER_URL'),
       retentionDays: reader.integer('LEDGER_RETENTION_DAYS', 1, 3650),
       keyHeader: reader.optional('LEDGER_KEY_HEADER'),
+    },
+    rateLimits: {
+      perClient: reader.integer('GENESYS_CLIENT_RATE_LIMIT', 10, 1_000_000),
+      agentlessEmailOrg: reader.integer('GENESYS_EMAIL_ORG_RATE_LIMIT', 10, 1_000_000),
+      windowMs: reader.integer('GENESYS_RATE_WINDOW_MS', 1_000, 3_600_000),
+      redisUrl: reader.redisUrl('REDIS_URL'),
+      redisKeyPrefix: reader.string('REDIS_KEY_PREFIX'),
+    },
+    retry: {
+      baseDelayMs: reader.integer('DELIVERY_RETRY_BASE_DELAY_MS', 1, 600_000),
+      maxDelayMs: reader.integer('DELIVERY_RETRY_MAX_DELAY_MS', 1, 3_600_000),
+      maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS', 1, 1_000_000),
+      maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS', 1_000, 7 * 24 * 3_600_000),
     },
   };
 
@@ -417,6 +495,13 @@ class EnvReader {
       this.problems.push(`${name}: "${value}" is not a URL`);
       return undefined;
     }
+  }
+
+  redisUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    if (!/^rediss?:\/\//.test(value)) this.problems.push(`${name}: must be a redis:// or rediss:// URL`);
+    return value;
   }
 
   integer(name: string, min: number, max: number): number {

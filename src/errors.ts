@@ -51,6 +51,10 @@ export const ERROR_CODES = {
     summary: 'the Kafka consumer crashed and will not restart',
   },
   LEDGER_UNAVAILABLE: { disposition: 'retry', summary: 'the delivery ledger could not be read or written' },
+  RATE_LIMIT_STORE_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'the shared rate-limit store (Redis) could not be reached',
+  },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -62,6 +66,8 @@ export interface BridgeErrorOptions {
   correlationId?: string;
   /** For 429: how long Genesys asked us to wait. */
   retryAfterMs?: number;
+  /** ININ-Correlation-Id of every HTTP call this failure took (e.g. the call and its retry after a 401), in order. */
+  correlationIds?: readonly string[];
   /** The underlying error. Only errors whose message is known to be free of secrets and personal data. */
   cause?: Error;
 }
@@ -75,6 +81,7 @@ export class BridgeError extends Error {
   readonly status: number | undefined;
   readonly correlationId: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly correlationIds: readonly string[];
 
   constructor(code: ErrorCode, message: string, options: BridgeErrorOptions = {}) {
     super(message, options.cause ? { cause: options.cause } : undefined);
@@ -83,6 +90,8 @@ export class BridgeError extends Error {
     this.status = options.status;
     this.correlationId = options.correlationId;
     this.retryAfterMs = options.retryAfterMs;
+    this.correlationIds =
+      options.correlationIds ?? (options.correlationId !== undefined ? [options.correlationId] : []);
   }
 
   get disposition(): Disposition {

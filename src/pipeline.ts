@@ -205,15 +205,40 @@ export class Pipeline {
 
     // Whether a call may have reached Genesys: then a stop must leave the claim pending (in doubt), not forget it.
     let mayHaveReached = false;
+    const firstTryAtMs = Date.now();
+    // Every attempt's ININ-Correlation-Id: what Genesys support asks for when a delivery misbehaved.
+    const correlationIds: string[] = [];
+    let waitedMs = 0;
+    // A heartbeat that fails (a rebalance) while the client waits for its budget must end the event, not be
+    // classified as a Genesys failure.
+    let heartbeatError: unknown;
+    const heartbeat = async () => {
+      try {
+        await ctx.heartbeat();
+      } catch (error) {
+        heartbeatError = error;
+        throw error;
+      }
+    };
     for (let attempt = 1; ; attempt++) {
       let response;
       try {
-        response = await this.#deps.genesys.send(request, ctx.callSignal);
+        response = await this.#deps.genesys.send(request, ctx.callSignal, {
+          waitSignal: ctx.stopSignal,
+          heartbeat,
+        });
+        correlationIds.push(...response.correlationIds);
+        waitedMs += response.waitedMs;
       } catch (error) {
-        if (error instanceof ShutdownError) throw error;
+        // An aborted call may have reached Genesys: the claim stays pending, to be resolved by the rule's policy.
+        if (error instanceof ShutdownError || (heartbeatError !== undefined && error === heartbeatError)) {
+          throw error;
+        }
+        if (isBridgeError(error)) correlationIds.push(...error.correlationIds);
         mayHaveReached ||= !certainlyNotDelivered(error);
-        const outcome = decide(error, attempt, this.#deps.retryPolicy);
+        const outcome = decide(error, attempt, this.#deps.retryPolicy, Date.now() - firstTryAtMs);
         if (outcome.kind === 'dead-letter') {
+          log.warn({ correlationIds }, 'Genesys refused the delivery');
           // decide() dead-letters only BridgeErrors.
           await this.#deadLetter(
             message,
@@ -257,6 +282,8 @@ export class Pipeline {
           outcome: 'sent',
           conversationId,
           correlationId: response.correlationId,
+          correlationIds,
+          rateLimitWaitMs: waitedMs,
           recipient,
           attempts: attempt,
         },

@@ -3,7 +3,9 @@ import { BridgeError, ShutdownError } from '../errors.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SpanKind, headersFromContext, inSpan } from '../telemetry/tracing.js';
+import { RetryAfterGate, type WaitHooks } from './backpressure.js';
 import { headerValue } from './http.js';
+import type { RateLimiter } from './rate-limiter.js';
 import type { TokenProvider } from './token-provider.js';
 
 export interface GenesysRequest {
@@ -20,14 +22,23 @@ export interface GenesysResponse {
   readonly correlationId: string | undefined;
   /** HTTP calls made, including a retry after a 401. */
   readonly calls: number;
+  /** ININ-Correlation-Id of every call made, in order (the last is `correlationId`). */
+  readonly correlationIds: readonly string[];
+  /** Milliseconds spent waiting for the rate budgets and for a Retry-After before calling. */
+  readonly waitedMs: number;
 }
 
 export interface GenesysClientOptions {
   readonly apiBaseUrl: string;
   readonly http: Got;
   readonly tokens: TokenProvider;
+  /** Budgets acquired before every call; none: no client-side limit. */
+  readonly limiter?: RateLimiter;
   readonly metrics?: Metrics;
 }
+
+/** When a 429 comes without a usable Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
 
 const CORRELATION_HEADER = 'inin-correlation-id';
 
@@ -35,36 +46,68 @@ const CORRELATION_HEADER = 'inin-correlation-id';
  * Calls the Genesys Cloud API with the client-credentials token. One call per `send`, plus exactly one more when the
  * token was refused (401): tokens can be revoked or idle out early. Every other failure becomes a BridgeError whose
  * code decides, in one place (delivery/outcome.ts), whether to retry, dead-letter or pause.
+ *
+ * Before every call it waits out a Retry-After that any earlier call of this OAuth client was given, then acquires
+ * the rate budgets; a 429 closes that gate for every call of the client. Waits honour `hooks` (abort on stop,
+ * heartbeat meanwhile); the call itself is aborted only by `signal`.
  */
 export class GenesysClient {
   readonly #options: GenesysClientOptions;
+  readonly #gate = new RetryAfterGate();
 
   constructor(options: GenesysClientOptions) {
     this.#options = options;
   }
 
-  async send(request: GenesysRequest, signal?: AbortSignal): Promise<GenesysResponse> {
+  /** Milliseconds until calls may go again after a 429 (0: open). */
+  get retryAfterLeftMs(): number {
+    return this.#gate.msLeft();
+  }
+
+  async send(request: GenesysRequest, signal?: AbortSignal, hooks: WaitHooks = {}): Promise<GenesysResponse> {
     let calls = 0;
+    let waitedMs = 0;
+    const correlationIds: string[] = [];
     for (;;) {
       const token = await this.#options.tokens.getToken(signal);
+      waitedMs += await this.#gate.pass(hooks);
+      if (this.#options.limiter) {
+        waitedMs += await this.#options.limiter.acquire(request.path, hooks);
+        // A 429 may have come in while this call waited for its budget.
+        waitedMs += await this.#gate.pass(hooks);
+      }
       calls += 1;
       const { status, headers, body, correlationId } = await this.#call(
         request,
         token.reveal(),
         calls,
         signal,
+        correlationIds,
       );
+      if (correlationId !== undefined) correlationIds.push(correlationId);
       if (status === 401 && calls === 1) {
         this.#options.tokens.invalidate(token);
         continue;
       }
-      if (status >= 200 && status < 300) return { status, body: body ?? {}, correlationId, calls };
-      throw errorFromResponse(request, status, body, headers, correlationId);
+      if (waitedMs > 0) this.#options.metrics?.rateLimitWait.observe({ limiter: 'genesys' }, waitedMs / 1000);
+      if (status >= 200 && status < 300) {
+        return { status, body: body ?? {}, correlationId, calls, correlationIds, waitedMs };
+      }
+      const error = errorFromResponse(request, status, body, headers, correlationId, correlationIds);
+      if (error.code === 'GENESYS_RATE_LIMITED')
+        this.#gate.block(error.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+      throw error;
     }
   }
 
   /** One HTTP attempt, as one CLIENT span carrying the status, the attempt number and Genesys' ids. */
-  #call(request: GenesysRequest, accessToken: string, attempt: number, signal: AbortSignal | undefined) {
+  #call(
+    request: GenesysRequest,
+    accessToken: string,
+    attempt: number,
+    signal: AbortSignal | undefined,
+    correlationIds: readonly string[],
+  ) {
     const route = routeOf(request.path);
     const attributes = {
       'http.request.method': request.method,
@@ -100,7 +143,9 @@ export class GenesysClient {
         // got's errors carry the request options (the bearer token, the body): keep only the error code.
         const code = (error as { code?: string }).code ?? 'network error';
         const kind = code === 'ETIMEDOUT' ? 'GENESYS_UNAVAILABLE' : 'GENESYS_UNREACHABLE';
-        throw new BridgeError(kind, `${request.method} ${route} failed: ${code}`);
+        throw new BridgeError(kind, `${request.method} ${route} failed: ${code}`, {
+          correlationIds: [...correlationIds],
+        });
       } finally {
         this.#options.metrics?.genesysRequestDuration.observe(
           { route, status: statusLabel },
@@ -122,6 +167,7 @@ export function errorFromResponse(
   body: Record<string, unknown> | undefined,
   headers: Record<string, string | string[] | undefined>,
   correlationId: string | undefined,
+  correlationIds: readonly string[] = correlationId !== undefined ? [correlationId] : [],
 ): BridgeError {
   const genesysCode = typeof body?.['code'] === 'string' ? body['code'] : undefined;
   const fields = Array.isArray(body?.['details'])
@@ -134,7 +180,7 @@ export function errorFromResponse(
     (genesysCode ? ` (${genesysCode})` : '') +
     (fields.length > 0 ? ` for ${fields.join(', ')}` : '') +
     (correlationId ? `, ININ-Correlation-Id ${correlationId}` : '');
-  const options = { status, correlationId };
+  const options = { status, correlationId, correlationIds: [...correlationIds] };
 
   if (status === 401)
     return new BridgeError('GENESYS_UNAUTHORIZED', `${what} with a freshly issued token`, options);

@@ -1,10 +1,11 @@
 import { isBridgeError } from '../errors.js';
 import { CONTACTS_PER_REQUEST } from './actions.js';
+import type { WaitHooks } from './backpressure.js';
 import type { GenesysRequest, GenesysResponse } from './client.js';
 
 /** What the pipeline sends through: the Genesys client, or this batcher in front of it. */
 export interface GenesysSender {
-  send(request: GenesysRequest, signal?: AbortSignal): Promise<GenesysResponse>;
+  send(request: GenesysRequest, signal?: AbortSignal, hooks?: WaitHooks): Promise<GenesysResponse>;
 }
 
 export interface ContactBatcherOptions {
@@ -41,9 +42,9 @@ export class ContactBatcher implements GenesysSender {
     this.#max = options.maxContacts ?? CONTACTS_PER_REQUEST;
   }
 
-  send(request: GenesysRequest, signal?: AbortSignal): Promise<GenesysResponse> {
+  send(request: GenesysRequest, signal?: AbortSignal, hooks?: WaitHooks): Promise<GenesysResponse> {
     if (!CONTACTS_PATH.test(request.path) || !Array.isArray(request.body)) {
-      return this.#next.send(request, signal);
+      return this.#next.send(request, signal, hooks);
     }
     const contacts = request.body as unknown[];
     return new Promise((resolve, reject) => {

@@ -3,6 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { headerValue } from '../genesys/http.js';
 import { errorBody } from './error-body.js';
+import {
+  DEFAULT_FAULTS,
+  WindowLog,
+  drawFault,
+  latencyOf,
+  mergeFaults,
+  type FaultSettings,
+} from './faults.js';
 import { validateAgentlessEmail, validateAgentlessMessage, validateContacts } from './validation.js';
 
 /**
@@ -13,6 +21,13 @@ import { validateAgentlessEmail, validateAgentlessMessage, validateContacts } fr
  * Admin endpoints under /__simulator/ let tests read what it received:
  *   GET    /__simulator/requests[?path=/api/v2/...]   what it received, oldest first
  *   DELETE /__simulator/requests                      forget it
+ *   GET    /__simulator/faults                        the fault switches in force (faults.ts)
+ *   PUT    /__simulator/faults                        replace them (JSON; what is left out takes its default)
+ *   PATCH  /__simulator/faults                        change only the switches given
+ *   GET    /__simulator/stats                         counters: requests per path and status, accepted per client,
+ *                                                     the most calls seen in one rate window (per token, org emails)
+ *   DELETE /__simulator/tokens                        revoke every issued token
+ *   PATCH  /__simulator/tokens                        {"lifetimeS": N}: expires_in of tokens issued from now on
  */
 
 export interface SimulatorClient {
@@ -32,6 +47,21 @@ export interface SimulatorOptions {
   readonly invalidClientStatus?: 400 | 401;
   /** Fixed delay before answering each API call (not the token endpoint), like a real network and backend. */
   readonly latencyMs?: number;
+  /** Fault switches in force from the start (faults.ts); left out: none, and Genesys' rate limits. */
+  readonly faults?: Partial<FaultSettings>;
+}
+
+export interface SimulatorStats {
+  /** Path → HTTP status (or `dropped`, `hung`) → how many. */
+  readonly requests: Record<string, Record<string, number>>;
+  /** OAuth client id → API calls answered 2xx. */
+  readonly acceptedByClient: Record<string, number>;
+  /** The most API calls one token made within one rate window. */
+  readonly maxCallsPerTokenInWindow: number;
+  /** The most agentless emails the organisation received (all tokens together) within one rate window. */
+  readonly maxOrgEmailsInWindow: number;
+  readonly rateWindowMs: number;
+  readonly tokensIssued: number;
 }
 
 export interface ReceivedRequest {
@@ -49,6 +79,8 @@ export interface ReceivedRequest {
   readonly response?: unknown;
   /** The W3C `traceparent` header the caller propagated, if any. */
   readonly traceparent?: string;
+  /** Set when a fault switch, not the contract, decided the answer (status 0: no answer at all). */
+  readonly fault?: 'injected' | 'rate-limited' | 'dropped' | 'hung';
 }
 
 export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
@@ -57,6 +89,7 @@ export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
 };
 
 const MAX_REQUEST_BYTES = 512_000;
+const AGENTLESS_EMAIL = '/api/v2/conversations/emails/agentless';
 
 interface IssuedToken {
   readonly clientId: string;
@@ -73,16 +106,23 @@ export class GenesysSimulator {
   #seq = 0;
   #tokensIssued = 0;
   #url = '';
-  readonly #latencyMs: number;
   #apiCallsInFlight = 0;
   #maxApiCallsInFlight = 0;
+  #faults: FaultSettings;
+  readonly #tokenWindows = new Map<string, WindowLog>();
+  readonly #orgEmails = new WindowLog();
+  #maxPerToken = 0;
 
   private constructor(options: SimulatorOptions) {
+    // `latencyMs` is a shorthand for the fault switch of the same name.
+    this.#faults = mergeFaults(DEFAULT_FAULTS, {
+      ...(options.latencyMs !== undefined && { latencyMs: options.latencyMs }),
+      ...options.faults,
+    });
     for (const client of options.clients ?? [DEFAULT_SIMULATOR_CLIENT])
       this.#clients.set(client.id, client.secret);
     this.#tokenLifetimeS = options.tokenLifetimeS ?? 86_400;
     this.#invalidClientStatus = options.invalidClientStatus ?? 401;
-    this.#latencyMs = options.latencyMs ?? 0;
     this.#server = createServer((req, res) => {
       this.#route(req, res).catch((error: unknown) => {
         if (!res.headersSent)
@@ -129,6 +169,41 @@ export class GenesysSimulator {
   /** Every issued token stops working at once, as after `DELETE /api/v2/tokens/me`. */
   revokeTokens(): void {
     this.#tokens.clear();
+    this.#tokenWindows.clear();
+  }
+
+  get faults(): FaultSettings {
+    return this.#faults;
+  }
+
+  /**
+   * Changes fault switches while running. `replace` starts from the defaults (no faults); otherwise only the given
+   * switches change. Throws, changing nothing, on an unknown or out-of-range switch.
+   */
+  setFaults(faults: Partial<FaultSettings>, { replace = false } = {}): FaultSettings {
+    this.#faults = mergeFaults(replace ? DEFAULT_FAULTS : this.#faults, faults);
+    return this.#faults;
+  }
+
+  stats(): SimulatorStats {
+    const requests: Record<string, Record<string, number>> = {};
+    const acceptedByClient: Record<string, number> = {};
+    for (const r of this.#received) {
+      const byStatus = (requests[r.path] ??= {});
+      const status = r.fault === 'dropped' || r.fault === 'hung' ? r.fault : String(r.status);
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      if (r.path.startsWith('/api/') && r.status >= 200 && r.status < 300 && r.clientId !== undefined) {
+        acceptedByClient[r.clientId] = (acceptedByClient[r.clientId] ?? 0) + 1;
+      }
+    }
+    return {
+      requests,
+      acceptedByClient,
+      maxCallsPerTokenInWindow: this.#maxPerToken,
+      maxOrgEmailsInWindow: this.#orgEmails.max,
+      rateWindowMs: this.#faults.rateWindowMs,
+      tokensIssued: this.#tokensIssued,
+    };
   }
 
   /** The most API calls it was answering at the same time: how concurrent the client was. */
@@ -153,7 +228,7 @@ export class GenesysSimulator {
     const path = url.pathname;
     const raw = await readBody(req);
 
-    if (path.startsWith('/__simulator/')) return this.#admin(req.method ?? 'GET', path, url, res);
+    if (path.startsWith('/__simulator/')) return this.#admin(req.method ?? 'GET', path, url, res, raw);
     if (raw === undefined) {
       return this.#json(
         res,
@@ -166,11 +241,14 @@ export class GenesysSimulator {
         ),
       );
     }
+    if (path.startsWith('/api/')) {
+      // Counted before the injected latency, which is part of the call as the client sees it.
+      this.#apiCallsInFlight += 1;
+      this.#maxApiCallsInFlight = Math.max(this.#maxApiCallsInFlight, this.#apiCallsInFlight);
+      res.once('close', () => (this.#apiCallsInFlight -= 1));
+    }
+    if (await this.#injectFaults(req, res, path, correlationId)) return;
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
-    this.#apiCallsInFlight += 1;
-    this.#maxApiCallsInFlight = Math.max(this.#maxApiCallsInFlight, this.#apiCallsInFlight);
-    res.once('close', () => (this.#apiCallsInFlight -= 1));
-    if (this.#latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#latencyMs));
     if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
       return this.#api(req, raw, res, correlationId, path, validateAgentlessEmail, (body) => ({
         id: randomUUID(),
@@ -323,7 +401,143 @@ export class GenesysSimulator {
     this.#json(res, 200, response);
   }
 
-  #admin(method: string, path: string, url: URL, res: ServerResponse): void {
+  /**
+   * Applies the fault switches and the rate limits before the contract is served. Returns true when it answered
+   * (or chose never to answer). Order as Genesys: latency, transport faults, authentication (left to the route),
+   * then the per-token limit, then the organisation's email budget.
+   */
+  async #injectFaults(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    correlationId: string,
+  ): Promise<boolean> {
+    const faults = this.#faults;
+    const method = req.method ?? 'GET';
+    // Latency is a property of the API, like Genesys' own; the token endpoint answers at once.
+    const delayMs = path.startsWith('/api/') ? latencyOf(faults) : 0;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (path === '/oauth/token') {
+      if (faults.tokenEndpointStatus === 0) return false;
+      const status = faults.tokenEndpointStatus;
+      this.#record({ method, path, status, correlationId, clientId: undefined, fault: 'injected' });
+      this.#json(res, status, {
+        error: 'temporarily_unavailable',
+        description: 'injected fault',
+        error_description: 'injected fault',
+      });
+      return true;
+    }
+    if (!path.startsWith('/api/')) return false;
+
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
+    const valid = issued !== undefined && issued.expiresAtMs > Date.now() ? issued : undefined;
+    const record = (status: number, fault: ReceivedRequest['fault'], response?: unknown) =>
+      this.#record({ method, path, status, correlationId, clientId: valid?.clientId, fault, response });
+
+    const fault = drawFault(faults);
+    if (fault?.kind === 'drop') {
+      record(0, 'dropped');
+      req.socket.destroy();
+      return true;
+    }
+    if (fault?.kind === 'hang') {
+      record(0, 'hung');
+      return true;
+    }
+    if (fault?.kind === 'status') {
+      if (fault.status === 429) {
+        this.#tooManyRequests(res, faults.retryAfterS, correlationId, (body) =>
+          record(429, 'injected', body),
+        );
+        return true;
+      }
+      const body = errorBody(
+        fault.status,
+        fault.status === 408 ? 'request.timeout' : 'service.unavailable',
+        'The service is currently unavailable (injected fault).',
+        correlationId,
+      );
+      record(fault.status, 'injected', body);
+      this.#json(res, fault.status, body);
+      return true;
+    }
+    if (valid === undefined || bearer === undefined) return false;
+
+    const now = Date.now();
+    const windowMs = faults.rateWindowMs;
+    let window = this.#tokenWindows.get(bearer);
+    if (!window) {
+      window = new WindowLog();
+      this.#tokenWindows.set(bearer, window);
+    }
+    if (faults.perTokenLimit > 0 && window.count(now, windowMs) >= faults.perTokenLimit) {
+      const retryAfterS = Math.max(1, Math.ceil(window.msUntilFree(now, windowMs) / 1000));
+      this.#tooManyRequests(res, retryAfterS, correlationId, (body) => record(429, 'rate-limited', body));
+      return true;
+    }
+    window.add(now, windowMs);
+    this.#maxPerToken = Math.max(this.#maxPerToken, window.max);
+
+    if (method === 'POST' && path === AGENTLESS_EMAIL) {
+      if (faults.orgEmailLimit > 0 && this.#orgEmails.count(now, windowMs) >= faults.orgEmailLimit) {
+        const retryAfterS = Math.max(1, Math.ceil(this.#orgEmails.msUntilFree(now, windowMs) / 1000));
+        this.#tooManyRequests(res, retryAfterS, correlationId, (body) => record(429, 'rate-limited', body));
+        return true;
+      }
+      this.#orgEmails.add(now, windowMs);
+    }
+    return false;
+  }
+
+  /** Genesys' 429: Retry-After in seconds, and the same number in brackets in the message. */
+  #tooManyRequests(
+    res: ServerResponse,
+    retryAfterS: number,
+    correlationId: string,
+    record: (body: unknown) => void,
+  ): void {
+    const body = errorBody(
+      429,
+      'too.many.requests.retry.after',
+      `Rate limit exceeded the maximum. Retry the request in [${retryAfterS}] seconds`,
+      correlationId,
+    );
+    record(body);
+    res.setHeader('Retry-After', String(retryAfterS));
+    this.#json(res, 429, body);
+  }
+
+  #admin(method: string, path: string, url: URL, res: ServerResponse, raw?: string): void {
+    if (path === '/__simulator/faults' && method === 'GET') return this.#json(res, 200, this.#faults);
+    if (path === '/__simulator/faults' && (method === 'PUT' || method === 'PATCH')) {
+      try {
+        const patch = JSON.parse(raw ?? '') as Partial<FaultSettings>;
+        return this.#json(res, 200, this.setFaults(patch, { replace: method === 'PUT' }));
+      } catch (error) {
+        return this.#json(res, 400, { message: (error as Error).message });
+      }
+    }
+    if (path === '/__simulator/stats' && method === 'GET') return this.#json(res, 200, this.stats());
+    if (path === '/__simulator/tokens' && method === 'PATCH') {
+      let lifetimeS: unknown;
+      try {
+        lifetimeS = (JSON.parse(raw || '{}') as { lifetimeS?: unknown }).lifetimeS;
+      } catch {
+        lifetimeS = undefined;
+      }
+      if (typeof lifetimeS !== 'number' || !Number.isInteger(lifetimeS) || lifetimeS < 1) {
+        return this.#json(res, 400, { message: 'lifetimeS must be a positive whole number of seconds' });
+      }
+      this.setTokenLifetime(lifetimeS);
+      return this.#json(res, 200, { lifetimeS });
+    }
+    if (path === '/__simulator/tokens' && method === 'DELETE') {
+      this.revokeTokens();
+      res.writeHead(204).end();
+      return;
+    }
     if (path === '/__simulator/requests' && method === 'GET') {
       return this.#json(res, 200, this.received(url.searchParams.get('path') ?? undefined));
     }

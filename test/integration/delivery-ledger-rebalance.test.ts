@@ -22,7 +22,10 @@ describe('rebalance: two bridges in one group on a shared PostgreSQL ledger, one
   const bridges: ChildBridge[] = [];
 
   beforeAll(async () => {
-    simulator = await GenesysSimulator.start();
+    // Over a thousand sends in seconds: Genesys' budgets (the simulator's default) are not what this test is about.
+    simulator = await GenesysSimulator.start({
+      faults: { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 },
+    });
     await createTopic(topic, PARTITIONS);
     rulesFile = await writeRulesFile(`
 version: 1

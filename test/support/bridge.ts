@@ -12,6 +12,12 @@ import { createLogger } from '../../src/telemetry/logger.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * Genesys' real budgets (300 calls a minute) would make every test that sends a few hundred events slow; tests of
+ * the rate limiter set their own.
+ */
+const UNLIMITED_RATES = { GENESYS_CLIENT_RATE_LIMIT: '1000000', GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000' };
+
 export async function writeRulesFile(yaml: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'geb-rules-'));
   const file = join(dir, 'rules.yaml');
@@ -54,6 +60,7 @@ export async function startTestBridge(
     LOG_LEVEL: 'debug',
     ADMIN_PORT: '0',
     LEDGER_URL: tempLedgerFile(),
+    ...UNLIMITED_RATES,
     ...env,
   });
   const logs = new LogCapture();
@@ -85,6 +92,7 @@ export function spawnBridge(env: Record<string, string>): ChildBridge {
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
       LEDGER_URL: tempLedgerFile(),
+      ...UNLIMITED_RATES,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

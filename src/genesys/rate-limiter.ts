@@ -1,0 +1,231 @@
+import { Redis } from 'ioredis';
+import { BridgeError } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import { waitOut, type WaitHooks } from './backpressure.js';
+
+/** So many calls per window; Genesys counts per minute. */
+export interface Budget {
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export interface RateLimitOptions {
+  /** Calls per window one OAuth client's token may make (Genesys: 300 a minute per token). */
+  readonly perClient: Budget;
+  /** Budgets the whole organisation shares, by action kind (agentless email: 300 a minute, whatever the token). */
+  readonly orgByAction: Readonly<Partial<Record<ActionKind, Budget>>>;
+  /** When set, the organisation's budgets live in Redis, shared by every replica; otherwise in this process. */
+  readonly redisUrl?: string;
+  /** Prefix of the Redis keys: replicas that share a budget must share it; another organisation must not. */
+  readonly redisKeyPrefix?: string;
+  readonly logger: Logger;
+}
+
+export type ActionKind = 'agentlessEmail' | 'agentlessMessage' | 'campaignContact';
+
+const ACTION_PATHS: readonly (readonly [RegExp, ActionKind])[] = [
+  [/^\/api\/v2\/conversations\/emails\/agentless$/, 'agentlessEmail'],
+  [/^\/api\/v2\/conversations\/messages\/agentless$/, 'agentlessMessage'],
+  [/^\/api\/v2\/outbound\/contactlists\/[^/]+\/contacts$/, 'campaignContact'],
+];
+
+/** The action a Genesys API path performs, for its organisation-wide budget. */
+export function actionKindOf(path: string): ActionKind | undefined {
+  const bare = path.replace(/\?.*$/, '');
+  return ACTION_PATHS.find(([pattern]) => pattern.test(bare))?.[1];
+}
+
+/** How late a call may reach Genesys after its reserved time (a GC pause, a busy event loop, the network). */
+const JITTER_ALLOWANCE_MS = 500;
+
+/**
+ * The token bucket that keeps a budget of `limit` calls in ANY window of `windowMs` (how Genesys counts): a burst of
+ * `capacity` at most, refilled at a rate that leaves some calls of slack, so that a call reserved early but arriving
+ * late cannot push the count Genesys sees past the limit. The slack is the burst, or what JITTER_ALLOWANCE_MS of
+ * calls amounts to when windows are short.
+ */
+export function bucketShape(budget: Budget): { capacity: number; perMs: number } {
+  const capacity = Math.max(1, Math.floor(budget.limit / 20));
+  const slack = Math.max(capacity, Math.ceil((budget.limit * JITTER_ALLOWANCE_MS) / budget.windowMs));
+  const steady = Math.max(1, budget.limit - capacity - slack);
+  return { capacity, perMs: steady / budget.windowMs };
+}
+
+/**
+ * A reserving bucket: every call takes a token at once, the balance may go negative, and the caller waits until its
+ * token would have been there. One round trip per call and first come, first served, even across replicas.
+ */
+interface Bucket {
+  /** Takes one token; resolves to how long the caller must wait before calling. */
+  reserve(): Promise<number>;
+}
+
+export class MemoryBucket implements Bucket {
+  readonly #capacity: number;
+  readonly #perMs: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #at: number;
+
+  constructor(budget: Budget, now: () => number = Date.now) {
+    const { capacity, perMs } = bucketShape(budget);
+    this.#capacity = capacity;
+    this.#perMs = perMs;
+    this.#now = now;
+    this.#tokens = capacity;
+    this.#at = now();
+  }
+
+  reserve(): Promise<number> {
+    const now = this.#now();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + Math.max(0, now - this.#at) * this.#perMs) - 1;
+    this.#at = now;
+    return Promise.resolve(this.#tokens >= 0 ? 0 : Math.ceil(-this.#tokens / this.#perMs));
+  }
+}
+
+/**
+ * The same bucket in Redis, so that replicas share it. The script runs atomically and reads Redis' own clock, so
+ * replicas with skewed clocks still agree.
+ */
+const RESERVE_SCRIPT = `
+local capacity = tonumber(ARGV[1])
+local perMs = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+  at = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - at) * perMs) - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / perMs) + 1000)
+if tokens >= 0 then
+  return 0
+end
+return math.ceil(-tokens / perMs)
+`;
+
+type ReservingRedis = Redis & {
+  gebReserve(key: string, capacity: number, perMs: number): Promise<number>;
+};
+
+class RedisBucket implements Bucket {
+  readonly #redis: ReservingRedis;
+  readonly #key: string;
+  readonly #capacity: number;
+  readonly #perMs: number;
+
+  constructor(redis: ReservingRedis, key: string, budget: Budget) {
+    const { capacity, perMs } = bucketShape(budget);
+    this.#redis = redis;
+    this.#key = key;
+    this.#capacity = capacity;
+    this.#perMs = perMs;
+  }
+
+  async reserve(): Promise<number> {
+    try {
+      return Number(await this.#redis.gebReserve(this.#key, this.#capacity, this.#perMs));
+    } catch (error) {
+      throw new BridgeError(
+        'RATE_LIMIT_STORE_UNAVAILABLE',
+        `the shared rate budget ${this.#key} could not be read from Redis: ${(error as Error).message}`,
+      );
+    }
+  }
+}
+
+/**
+ * Rate limits for one OAuth client: its own per-token bucket (in this process: each replica holds its own token,
+ * and Genesys counts per token) and the organisation-wide bucket of the action (in Redis when configured). Acquire
+ * before every call; the time spent waiting is returned so that it can be logged and measured.
+ */
+export class RateLimiter {
+  readonly #perClient: Bucket;
+  readonly #org = new Map<ActionKind, Bucket>();
+  readonly #redis: ReservingRedis | undefined;
+
+  constructor(options: RateLimitOptions) {
+    this.#perClient = new MemoryBucket(options.perClient);
+    if (options.redisUrl) {
+      const redis = new Redis(options.redisUrl, {
+        // Fail fast rather than queue calls while Redis is away: the delivery is then retried, and paused if
+        // Redis stays away, instead of hanging.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 5_000,
+        lazyConnect: false,
+      });
+      redis.defineCommand('gebReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
+      let reported = false;
+      redis.on('error', (error: Error) => {
+        if (reported) return;
+        reported = true;
+        options.logger.error(
+          { code: 'RATE_LIMIT_STORE_UNAVAILABLE' },
+          `Redis (shared rate budgets) error: ${error.message}`,
+        );
+      });
+      redis.on('ready', () => {
+        reported = false;
+      });
+      this.#redis = redis as ReservingRedis;
+    }
+    const prefix = options.redisKeyPrefix ?? 'geb:';
+    for (const [kind, budget] of Object.entries(options.orgByAction) as [ActionKind, Budget | undefined][]) {
+      if (!budget || budget.limit <= 0) continue;
+      this.#org.set(
+        kind,
+        this.#redis
+          ? new RedisBucket(this.#redis, `${prefix}rate:org:${kind}`, budget)
+          : new MemoryBucket(budget),
+      );
+    }
+  }
+
+  /** Resolves once Redis answers (or at once without Redis); rejects after `timeoutMs`. */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    const redis = this.#redis;
+    if (!redis || redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', onReady);
+        reject(new BridgeError('RATE_LIMIT_STORE_UNAVAILABLE', `Redis not ready after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once('ready', onReady);
+    });
+  }
+
+  /** Waits until a call of `path` fits both budgets; returns the milliseconds waited. */
+  async acquire(path: string, hooks: WaitHooks = {}): Promise<number> {
+    let waited = 0;
+    const kind = actionKindOf(path);
+    const org = kind ? this.#org.get(kind) : undefined;
+    // The shared budget first: it is the scarce one, and a slot taken there should not also sit out a local wait.
+    if (org) {
+      const ms = await org.reserve();
+      if (ms > 0) await waitOut(ms, hooks);
+      waited += ms;
+    }
+    const ms = await this.#perClient.reserve();
+    if (ms > 0) await waitOut(ms, hooks);
+    return waited + ms;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#redis) return;
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+}
