@@ -7,6 +7,9 @@ import { Health } from './health.js';
 import { createKafka } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
+import { Decoder } from './kafka/decoder.js';
+import { SchemaRegistryClient } from './kafka/schema-registry.js';
+import { topicFilter } from './kafka/topic-filter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { loadRulesFile } from './rules/rules-file.js';
@@ -73,6 +76,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     health,
     retryPolicy: options.retryPolicy ?? DEFAULT_RETRY_POLICY,
     logger,
+    decoder: new Decoder({
+      registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
+      plainJson: topicFilter(config.plainJsonTopics),
+    }),
   });
 
   const stopWaits = new AbortController();

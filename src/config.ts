@@ -30,6 +30,20 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  /** Absent when SCHEMA_REGISTRY_URL is not set. */
+  readonly schemaRegistry: SchemaRegistryConfig | undefined;
+  /** Topic names and globs whose unframed values are read as plain JSON. */
+  readonly plainJsonTopics: readonly string[];
+}
+
+export interface SchemaRegistryConfig {
+  readonly url: string;
+  readonly username: string | undefined;
+  readonly password: Secret | undefined;
+  /** PEM contents, read from the *_FILE variables at start-up. */
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 export interface VariableSpec {
@@ -94,6 +108,26 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Timeout of each HTTP call to Genesys (token and API), in milliseconds.',
   },
   { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  {
+    name: 'SCHEMA_REGISTRY_URL',
+    description:
+      'Confluent-compatible schema registry base URL, for values in the Confluent wire format (Avro, JSON Schema, Protobuf).',
+  },
+  { name: 'SCHEMA_REGISTRY_USERNAME', description: 'Basic auth user name (Confluent Cloud: the API key).' },
+  {
+    name: 'SCHEMA_REGISTRY_PASSWORD',
+    secret: true,
+    description: 'Basic auth password (Confluent Cloud: the API secret). Or `SCHEMA_REGISTRY_PASSWORD_FILE`.',
+  },
+  { name: 'SCHEMA_REGISTRY_CA_FILE', description: 'PEM file of CA certificates to trust for an https registry.' },
+  { name: 'SCHEMA_REGISTRY_CERT_FILE', description: 'PEM client certificate for mutual TLS with the registry.' },
+  { name: 'SCHEMA_REGISTRY_KEY_FILE', description: 'PEM private key of SCHEMA_REGISTRY_CERT_FILE.' },
+  {
+    name: 'PLAIN_JSON_TOPICS',
+    default: '*',
+    description:
+      'Topics (comma-separated names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON.',
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -125,6 +159,29 @@ export function loadConfig(env: Env = process.env): Config {
   const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
   const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
 
+  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
+  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
+  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
+  const pem = (name: string): string | undefined => {
+    const file = reader.optional(name);
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(`${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+      return undefined;
+    }
+  };
+  const registryCa = pem('SCHEMA_REGISTRY_CA_FILE');
+  const registryCert = pem('SCHEMA_REGISTRY_CERT_FILE');
+  const registryKey = pem('SCHEMA_REGISTRY_KEY_FILE');
+  if ((registryCert === undefined) !== (registryKey === undefined)) {
+    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
+  }
+  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
+    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
+  }
+
   const config: Config = {
     kafka: {
       brokers,
@@ -151,6 +208,18 @@ export function loadConfig(env: Env = process.env): Config {
       'trace',
       'silent',
     ] as const),
+    schemaRegistry:
+      registryUrl === undefined
+        ? undefined
+        : {
+            url: registryUrl,
+            username: registryUser,
+            password: registryPassword === '' ? undefined : new Secret(registryPassword),
+            ca: registryCa,
+            cert: registryCert,
+            key: registryKey,
+          },
+    plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
   };
 
   if (problems.length > 0) {

@@ -2,7 +2,7 @@ import { ShutdownError, isBridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
 import type { GenesysClient } from './genesys/client.js';
 import type { Health } from './health.js';
-import { decode } from './kafka/decoder.js';
+import { Decoder, type Decoded } from './kafka/decoder.js';
 import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
@@ -19,6 +19,8 @@ export interface PipelineDeps {
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
   readonly logger: Logger;
+  /** Absent: plain JSON only, no schema registry. */
+  readonly decoder?: Decoder;
 }
 
 export interface HandleContext {
@@ -40,9 +42,11 @@ export type DeliveryOutcome = 'sent' | 'dead-lettered';
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
+  readonly #decoder: Decoder;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    this.#decoder = deps.decoder ?? new Decoder();
   }
 
   async handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
@@ -55,18 +59,13 @@ export class Pipeline {
       },
     });
 
-    let event: unknown;
-    try {
-      const decoded = decode(message);
-      if (decoded.kind === 'tombstone') {
-        log.debug('tombstone skipped');
-        return;
-      }
-      event = decoded.event;
-    } catch (error) {
-      await this.#deadLetter(message, error, 'decode', undefined, log, ctx);
+    const decoded = await this.#decode(message, log, ctx);
+    if (decoded === 'dead-lettered') return;
+    if (decoded.kind === 'tombstone') {
+      log.debug('tombstone skipped');
       return;
     }
+    const event = decoded.event;
 
     const rules = this.#deps.rules().match(message.topic, event);
     if (rules.length === 0) {
@@ -122,6 +121,24 @@ export class Pipeline {
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
         if (outcome.kind === 'dead-letter') {
           await this.#deadLetter(message, error, 'deliver', rule.name, log, ctx);
+          return 'dead-lettered';
+        }
+        await this.#waitOut(outcome, attempt, log, ctx);
+      }
+    }
+  }
+
+  /** Decodes; an event at fault is dead-lettered, a registry at fault is retried or paused on, never dead-lettered. */
+  async #decode(message: InboundMessage, log: Logger, ctx: HandleContext): Promise<Decoded | 'dead-lettered'> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const decoded = await this.#decoder.decode(message);
+        if (attempt > 1 && this.#deps.health.resume()) log.info('the schema registry answers again: resumed');
+        return decoded;
+      } catch (error) {
+        const outcome = decide(error, attempt, this.#deps.retryPolicy);
+        if (outcome.kind === 'dead-letter' || !isBridgeError(error)) {
+          await this.#deadLetter(message, error, 'decode', undefined, log, ctx);
           return 'dead-lettered';
         }
         await this.#waitOut(outcome, attempt, log, ctx);
