@@ -119,8 +119,14 @@ export const VARIABLES: readonly VariableSpec[] = [
     secret: true,
     description: 'Basic auth password (Confluent Cloud: the API secret). Or `SCHEMA_REGISTRY_PASSWORD_FILE`.',
   },
-  { name: 'SCHEMA_REGISTRY_CA_FILE', description: 'PEM file of CA certificates to trust for an https registry.' },
-  { name: 'SCHEMA_REGISTRY_CERT_FILE', description: 'PEM client certificate for mutual TLS with the registry.' },
+  {
+    name: 'SCHEMA_REGISTRY_CA_FILE',
+    description: 'PEM file of CA certificates to trust for an https registry.',
+  },
+  {
+    name: 'SCHEMA_REGISTRY_CERT_FILE',
+    description: 'PEM client certificate for mutual TLS with the registry.',
+  },
   { name: 'SCHEMA_REGISTRY_KEY_FILE', description: 'PEM private key of SCHEMA_REGISTRY_CERT_FILE.' },
   {
     name: 'PLAIN_JSON_TOPICS',
@@ -168,7 +174,9 @@ export function loadConfig(env: Env = process.env): Config {
     try {
       return readFileSync(file, 'utf8');
     } catch (error) {
-      problems.push(`${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+      problems.push(
+        `${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      );
       return undefined;
     }
   };

@@ -129,7 +129,11 @@ export class Pipeline {
   }
 
   /** Decodes; an event at fault is dead-lettered, a registry at fault is retried or paused on, never dead-lettered. */
-  async #decode(message: InboundMessage, log: Logger, ctx: HandleContext): Promise<Decoded | 'dead-lettered'> {
+  async #decode(
+    message: InboundMessage,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<Decoded | 'dead-lettered'> {
     for (let attempt = 1; ; attempt++) {
       try {
         const decoded = await this.#decoder.decode(message);

@@ -46,7 +46,10 @@ export class Decoder {
     // JSON text never starts with a NUL byte, so the magic byte tells the two formats apart.
     if (value.length > 0 && value[0] === MAGIC_BYTE) {
       if (value.length < HEADER_LENGTH) {
-        throw new BridgeError('DECODE_FAILED', 'the value starts like schema registry framing but is too short');
+        throw new BridgeError(
+          'DECODE_FAILED',
+          'the value starts like schema registry framing but is too short',
+        );
       }
       const id = value.readInt32BE(1);
       const reader = await this.#readerFor(id);

@@ -45,9 +45,18 @@ export class ProtobufReader {
     try {
       message = type.decode(payload.subarray(offset));
     } catch {
-      throw new BridgeError('DECODE_FAILED', `the value is not valid Protobuf for message ${type.fullName.slice(1)}`);
+      throw new BridgeError(
+        'DECODE_FAILED',
+        `the value is not valid Protobuf for message ${type.fullName.slice(1)}`,
+      );
     }
-    return type.toObject(message, { longs: String, enums: String, bytes: String, defaults: true, json: true });
+    return type.toObject(message, {
+      longs: String,
+      enums: String,
+      bytes: String,
+      defaults: true,
+      json: true,
+    });
   }
 
   /** The message type at a path of indexes: [1] is the second top-level message, [1, 0] its first nested one. */
@@ -60,7 +69,10 @@ export class ProtobufReader {
     for (const index of indexes) {
       type = candidates[index];
       if (!type) {
-        throw new BridgeError('DECODE_FAILED', `the Protobuf message indexes [${key}] name no message of the schema`);
+        throw new BridgeError(
+          'DECODE_FAILED',
+          `the Protobuf message indexes [${key}] name no message of the schema`,
+        );
       }
       candidates = messagesOf(type).map((t) => this.#root.lookupType(t.fullName));
     }

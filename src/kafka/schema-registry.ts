@@ -147,9 +147,13 @@ export class SchemaRegistryClient {
         throw new BridgeError('SCHEMA_NOT_FOUND', `the schema registry has no ${what}`, { status });
       }
       if (status === 401 || status === 403) {
-        throw new BridgeError('REGISTRY_UNAUTHORIZED', `the schema registry refused our credentials (${status})`, {
-          status,
-        });
+        throw new BridgeError(
+          'REGISTRY_UNAUTHORIZED',
+          `the schema registry refused our credentials (${status})`,
+          {
+            status,
+          },
+        );
       }
       if (attempt >= this.#retries) {
         // Mappersmith turns a connection failure into status 400: no registry answers a GET with 400 itself.

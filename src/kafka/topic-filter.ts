@@ -4,9 +4,7 @@
  */
 export function topicFilter(patterns: readonly string[]): (topic: string) => boolean {
   if (patterns.length === 1 && patterns[0] === 'none') return () => false;
-  const regexes = patterns.map(
-    (p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`),
-  );
+  const regexes = patterns.map((p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`));
   return (topic) => regexes.some((r) => r.test(topic));
 }
 

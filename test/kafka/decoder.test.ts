@@ -8,6 +8,7 @@ import { topicFilter } from '../../src/kafka/topic-filter.js';
 import { Secret } from '../../src/secret.js';
 import { FakeSchemaRegistry } from '../support/schema-registry.js';
 import { RegistryProducer, frame } from '../support/registry-producer.js';
+import { ORDER_AVRO } from '../support/schemas.js';
 
 const message = (value: Buffer | string | null, topic = 't'): InboundMessage => ({
   topic,
@@ -28,31 +29,6 @@ async function failure(promise: Promise<unknown>): Promise<BridgeError> {
   }
   throw new Error('expected a BridgeError');
 }
-
-export const ORDER_AVRO = {
-  type: 'record',
-  name: 'OrderShipped',
-  namespace: 'shop',
-  fields: [
-    { name: 'orderId', type: 'string' },
-    { name: 'shippedAt', type: { type: 'long', logicalType: 'timestamp-millis' } },
-    { name: 'deliveryDate', type: { type: 'int', logicalType: 'date' } },
-    { name: 'total', type: { type: 'bytes', logicalType: 'decimal', precision: 10, scale: 2 } },
-    { name: 'trackingId', type: { type: 'string', logicalType: 'uuid' } },
-    { name: 'note', type: ['null', 'string'], default: null },
-    {
-      name: 'customer',
-      type: {
-        type: 'record',
-        name: 'Customer',
-        fields: [
-          { name: 'email', type: 'string' },
-          { name: 'name', type: 'string' },
-        ],
-      },
-    },
-  ],
-};
 
 const PROTO = `
 syntax = "proto3";
@@ -167,7 +143,9 @@ describe('Decoder', () => {
         requested_at_ms: '1764000000000',
       },
     });
-    const first = await producer.protobuf('proto', PROTO, 'shop.events.OrderCreated', [0], { order_id: 'O-1' });
+    const first = await producer.protobuf('proto', PROTO, 'shop.events.OrderCreated', [0], {
+      order_id: 'O-1',
+    });
     expect(await decoder.decode(message(first))).toEqual({ kind: 'event', event: { order_id: 'O-1' } });
     const nested = await producer.protobuf('proto', PROTO, 'shop.events.PasswordReset.Contact', [1, 0], {
       email: 'x@example.com',
@@ -220,11 +198,19 @@ describe('Decoder', () => {
       const id = locked.registerDirect('s-value', 'JSON', '{"type":"object"}');
       const value = frame(id, Buffer.from('{"ok":true}'));
       const wrong = new Decoder({
-        registry: new SchemaRegistryClient({ url: locked.url, username: 'key', password: new Secret('wrong') }),
+        registry: new SchemaRegistryClient({
+          url: locked.url,
+          username: 'key',
+          password: new Secret('wrong'),
+        }),
       });
       expect((await failure(wrong.decode(message(value)))).code).toBe('REGISTRY_UNAUTHORIZED');
       const right = new Decoder({
-        registry: new SchemaRegistryClient({ url: locked.url, username: 'key', password: new Secret('right') }),
+        registry: new SchemaRegistryClient({
+          url: locked.url,
+          username: 'key',
+          password: new Secret('right'),
+        }),
       });
       expect(await right.decode(message(value))).toEqual({ kind: 'event', event: { ok: true } });
     } finally {
@@ -233,7 +219,10 @@ describe('Decoder', () => {
   });
 
   it('reads plain JSON only on the topics that allow it, and pauses on framing without a registry', async () => {
-    expect(await decoder.decode(message('{"a":1}', 'json.orders'))).toEqual({ kind: 'event', event: { a: 1 } });
+    expect(await decoder.decode(message('{"a":1}', 'json.orders'))).toEqual({
+      kind: 'event',
+      event: { a: 1 },
+    });
     expect((await failure(decoder.decode(message('{"a":1}', 'avro.orders')))).code).toBe('DECODE_FAILED');
     expect((await failure(decoder.decode(message(Buffer.from([0xc3, 0x28]), 'json.x')))).message).toContain(
       'UTF-8',

@@ -43,7 +43,13 @@ export class RegistryProducer {
       { subject: `${topic}-value` },
     );
     const type = protobuf.parse(schema, { keepCase: true }).root.lookupType(messageName);
-    return frame(id, Buffer.concat([writeMessageIndexes(indexes), Buffer.from(type.encode(type.fromObject(value)).finish())]));
+    return frame(
+      id,
+      Buffer.concat([
+        writeMessageIndexes(indexes),
+        Buffer.from(type.encode(type.fromObject(value)).finish()),
+      ]),
+    );
   }
 }
 

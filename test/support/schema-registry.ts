@@ -128,7 +128,8 @@ export class FakeSchemaRegistry {
       }
       if (method === 'POST' && parts.length === 2) {
         const input = parseJson(body) as { schema?: string; schemaType?: SchemaType };
-        if (!versions) return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
+        if (!versions)
+          return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
         const match = versions.find((v) => {
           const s = this.#byId(v.id);
           return s.schema === input.schema && s.schemaType === (input.schemaType ?? 'AVRO');
@@ -137,13 +138,16 @@ export class FakeSchemaRegistry {
         return this.reply(res, 200, this.#versionBody(a, match));
       }
       if (method === 'GET' && b === 'versions' && c !== undefined && parts.length === 4) {
-        if (!versions) return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
-        const version = c === 'latest' || c === '-1' ? versions.at(-1) : versions.find((v) => v.version === Number(c));
+        if (!versions)
+          return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
+        const version =
+          c === 'latest' || c === '-1' ? versions.at(-1) : versions.find((v) => v.version === Number(c));
         if (!version) return this.reply(res, 404, { error_code: 40402, message: `Version ${c} not found.` });
         return this.reply(res, 200, this.#versionBody(a, version));
       }
       if (method === 'GET' && b === 'versions' && parts.length === 3) {
-        if (!versions) return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
+        if (!versions)
+          return this.reply(res, 404, { error_code: 40401, message: `Subject '${a}' not found.` });
         return this.reply(
           res,
           200,
