@@ -1,6 +1,28 @@
 import protobuf from 'protobufjs';
 import { BridgeError } from '../errors.js';
 
+// Well-known types in the forms rules can use (docs/decoding.md): a Timestamp as an ISO-8601 string, a wrapper
+// (google.protobuf.StringValue…) as its value. protobufjs consults these hooks process-wide.
+protobuf.wrappers['.google.protobuf.Timestamp'] = {
+  fromObject(object) {
+    return this.fromObject(object);
+  },
+  toObject(message, options) {
+    const o = this.toObject(message, { ...options, longs: Number }) as { seconds?: number; nanos?: number };
+    return new Date((o.seconds ?? 0) * 1000 + Math.floor((o.nanos ?? 0) / 1e6)).toISOString() as never;
+  },
+};
+for (const name of ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes']) {
+  protobuf.wrappers[`.google.protobuf.${name}Value`] = {
+    fromObject(object) {
+      return this.fromObject(object);
+    },
+    toObject(message, options) {
+      return (this.toObject(message, { ...options, defaults: true }) as { value?: unknown }).value as never;
+    },
+  };
+}
+
 /**
  * Reads Confluent-framed Protobuf. After the schema id, Confluent's serializers write the *message indexes*: which
  * message of the .proto file the value is (a path through top-level and nested message types, in declaration order),
@@ -29,7 +51,7 @@ export class ProtobufReader {
     }
     // Well-known types (google/protobuf/*.proto) are never registered as references: protobufjs bundles them.
     for (const file of imports) {
-      const common = protobuf.common.get(file) as { nested?: protobuf.INamespace['nested'] } | null;
+      const common = protobuf.common.get(file);
       if (common?.nested) root.addJSON(common.nested);
     }
     protobuf.parse(schema, root, options);

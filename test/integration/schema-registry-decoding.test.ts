@@ -131,7 +131,7 @@ rules:
       },
     ]);
 
-    await waitFor(async () => simulator.received(AGENTLESS_EMAIL_PATH).length >= 3, {
+    await waitFor(() => simulator.received(AGENTLESS_EMAIL_PATH).length >= 3, {
       what: 'three emails at the simulator',
     });
     const bodies = simulator.received(AGENTLESS_EMAIL_PATH).map((r) => r.body);

@@ -158,6 +158,23 @@ describe('Decoder', () => {
     expect((await failure(decoder.decode(message(missing)))).code).toBe('DECODE_FAILED');
   });
 
+  it('gives well-known types in usable forms: Timestamp as ISO-8601, wrappers as their value', async () => {
+    const schema = `syntax = "proto3";
+package p;
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickname = 2; bytes raw = 3; }`;
+    const value = await producer.protobuf('wkt', schema, 'p.M', [0], {
+      at: { seconds: 1764000000, nanos: 5_000_000 },
+      nickname: { value: 'Ace' },
+      raw: Buffer.from('hi'),
+    });
+    expect(await decoder.decode(message(value))).toEqual({
+      kind: 'event',
+      event: { at: '2025-11-24T16:00:00.005Z', nickname: 'Ace', raw: 'aGk=' },
+    });
+  });
+
   it('reads and writes message indexes as Confluent does', () => {
     expect(writeMessageIndexes([0])).toEqual(Buffer.from([0]));
     expect(writeMessageIndexes([1, 0])).toEqual(Buffer.from([4, 2, 0]));

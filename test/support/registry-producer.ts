@@ -42,7 +42,12 @@ export class RegistryProducer {
       { type: SchemaType.PROTOBUF, schema },
       { subject: `${topic}-value` },
     );
-    const type = protobuf.parse(schema, { keepCase: true }).root.lookupType(messageName);
+    const { root, imports } = protobuf.parse(schema, { keepCase: true });
+    for (const file of imports ?? []) {
+      const common = protobuf.common.get(file);
+      if (common?.nested) root.addJSON(common.nested);
+    }
+    const type = root.lookupType(messageName);
     return frame(
       id,
       Buffer.concat([

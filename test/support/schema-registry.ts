@@ -51,13 +51,14 @@ export class FakeSchemaRegistry {
   }
 
   static async start(options: FakeRegistryOptions = {}): Promise<FakeSchemaRegistry> {
-    let registry: FakeSchemaRegistry | undefined;
+    const holder: { registry?: FakeSchemaRegistry } = {};
     const server = createServer((req, res) => {
-      registry?.handle(req, res).catch((error: unknown) => {
-        registry?.reply(res, 500, { error_code: 50001, message: String(error) });
+      holder.registry?.handle(req, res).catch((error: unknown) => {
+        holder.registry?.reply(res, 500, { error_code: 50001, message: String(error) });
       });
     });
-    registry = new FakeSchemaRegistry(server, options.auth);
+    const registry = new FakeSchemaRegistry(server, options.auth);
+    holder.registry = registry;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return registry;
   }
