@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { DLQ_USAGE, dlqCommand } from './commands/dlq.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
 import { EXIT } from './commands/signals.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
@@ -7,6 +8,7 @@ import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: () => runCommand(),
   simulator: simulatorCommand,
+  dlq: (args) => dlqCommand(args),
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -14,6 +16,7 @@ const USAGE = `Usage: geb <command> [options]
 Commands:
 ${RUN_USAGE}
 ${SIMULATOR_USAGE}
+${DLQ_USAGE}
   help                      Show this text.
 `;
 
