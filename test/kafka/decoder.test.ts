@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/errors.js';
 import { Decoder } from '../../src/kafka/decoder.js';
@@ -232,6 +233,25 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
       expect(await right.decode(message(value))).toEqual({ kind: 'event', event: { ok: true } });
     } finally {
       await locked.close();
+    }
+  });
+
+  it('talks TLS to an https registry when given its CA', async () => {
+    const dir = new URL('../support/tls/', import.meta.url);
+    const cert = await readFile(new URL('registry-cert.pem', dir), 'utf8');
+    const key = await readFile(new URL('registry-key.pem', dir), 'utf8');
+    const secure = await FakeSchemaRegistry.start({ tls: { cert, key } });
+    try {
+      const id = secure.registerDirect('s-value', 'JSON', '{"type":"object"}');
+      const value = frame(id, Buffer.from('{"tls":true}'));
+      const untrusting = new Decoder({
+        registry: new SchemaRegistryClient({ url: secure.url, retries: 0 }),
+      });
+      expect((await failure(untrusting.decode(message(value)))).code).toBe('REGISTRY_UNAVAILABLE');
+      const trusting = new Decoder({ registry: new SchemaRegistryClient({ url: secure.url, ca: cert }) });
+      expect(await trusting.decode(message(value))).toEqual({ kind: 'event', event: { tls: true } });
+    } finally {
+      await secure.close();
     }
   });
 

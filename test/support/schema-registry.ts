@@ -5,6 +5,7 @@
  * testing section for why this is a fake and not Apicurio.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export type SchemaType = 'AVRO' | 'JSON' | 'PROTOBUF';
@@ -32,6 +33,8 @@ const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 export interface FakeRegistryOptions {
   /** When set, every request must carry these Basic credentials (else 401, as Confluent answers). */
   readonly auth?: { readonly username: string; readonly password: string };
+  /** Serve https with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 export class FakeSchemaRegistry {
@@ -45,19 +48,23 @@ export class FakeSchemaRegistry {
   /** Requests seen, `METHOD path` each: lets tests assert caching. */
   readonly requests: string[] = [];
 
-  private constructor(server: Server, auth: FakeRegistryOptions['auth']) {
+  readonly #scheme: string;
+
+  private constructor(server: Server, auth: FakeRegistryOptions['auth'], scheme: string) {
     this.#server = server;
     this.#auth = auth;
+    this.#scheme = scheme;
   }
 
   static async start(options: FakeRegistryOptions = {}): Promise<FakeSchemaRegistry> {
     const holder: { registry?: FakeSchemaRegistry } = {};
-    const server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       holder.registry?.handle(req, res).catch((error: unknown) => {
         holder.registry?.reply(res, 500, { error_code: 50001, message: String(error) });
       });
-    });
-    const registry = new FakeSchemaRegistry(server, options.auth);
+    };
+    const server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
+    const registry = new FakeSchemaRegistry(server, options.auth, options.tls ? 'https' : 'http');
     holder.registry = registry;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return registry;
@@ -65,7 +72,7 @@ export class FakeSchemaRegistry {
 
   get url(): string {
     const { port } = this.#server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return `${this.#scheme}://127.0.0.1:${port}`;
   }
 
   close(): Promise<void> {
