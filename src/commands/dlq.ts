@@ -44,13 +44,19 @@ export async function dlqCommand(args: string[], env: NodeJS.ProcessEnv = proces
   }
   const logger = createLogger('warn');
   const kafka = createKafka({ brokers, clientId: env['KAFKA_CLIENT_ID'] || 'genesys-event-bridge', logger });
-  const result = await replayDeadLetters({
-    kafka,
-    topic: values.topic,
-    code: values.code,
-    rule: values.rule,
-    to: values.to,
-  });
+  let result;
+  try {
+    result = await replayDeadLetters({
+      kafka,
+      topic: values.topic,
+      code: values.code,
+      rule: values.rule,
+      to: values.to,
+    });
+  } catch (error) {
+    process.stderr.write(`geb dlq replay: replaying ${values.topic} failed: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  }
   const where = Object.entries(result.byTopic)
     .map(([topic, n]) => `${n} to ${topic}`)
     .join(', ');
