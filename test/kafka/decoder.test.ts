@@ -176,6 +176,53 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     });
   });
 
+  it('resolves schema references: an Avro named type and an imported .proto from other subjects', async () => {
+    fake.registerDirect(
+      'shop.Address',
+      'AVRO',
+      JSON.stringify({
+        type: 'record',
+        name: 'Address',
+        namespace: 'shop',
+        fields: [{ name: 'city', type: 'string' }],
+      }),
+    );
+    const avroId = fake.registerDirect(
+      'with-ref-value',
+      'AVRO',
+      JSON.stringify({
+        type: 'record',
+        name: 'Parcel',
+        namespace: 'shop',
+        fields: [{ name: 'to', type: 'shop.Address' }],
+      }),
+      [{ name: 'shop.Address', subject: 'shop.Address', version: 1 }],
+    );
+    // Avro binary of { to: { city: "Oslo" } }: a string is its zigzag length, then UTF-8.
+    expect(await decoder.decode(message(frame(avroId, Buffer.from([8, ...Buffer.from('Oslo')]))))).toEqual({
+      kind: 'event',
+      event: { to: { city: 'Oslo' } },
+    });
+
+    fake.registerDirect(
+      'common/person.proto',
+      'PROTOBUF',
+      'syntax = "proto3"; package common; message Person { string email = 1; }',
+    );
+    const protoId = fake.registerDirect(
+      'with-import-value',
+      'PROTOBUF',
+      'syntax = "proto3"; package app; import "common/person.proto"; message Hello { common.Person who = 1; }',
+      [{ name: 'common/person.proto', subject: 'common/person.proto', version: 1 }],
+    );
+    // Hello { who: Person { email: "a@b.c" } }: field 1 (LEN) holding field 1 (LEN) "a@b.c".
+    const bytes = Buffer.from([0x0a, 7, 0x0a, 5, ...Buffer.from('a@b.c')]);
+    expect(await decoder.decode(message(frame(protoId, Buffer.concat([Buffer.from([0]), bytes]))))).toEqual({
+      kind: 'event',
+      event: { who: { email: 'a@b.c' } },
+    });
+  });
+
   it('reads and writes message indexes as Confluent does', () => {
     expect(writeMessageIndexes([0])).toEqual(Buffer.from([0]));
     expect(writeMessageIndexes([1, 0])).toEqual(Buffer.from([4, 2, 0]));
