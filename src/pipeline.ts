@@ -141,7 +141,8 @@ export class Pipeline {
         return decoded;
       } catch (error) {
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
-        if (outcome.kind === 'dead-letter' || !isBridgeError(error)) {
+        // As in delivery, only a BridgeError dead-letters: a defect is retried rather than emptying the topic.
+        if (outcome.kind === 'dead-letter') {
           await this.#deadLetter(message, error, 'decode', undefined, log, ctx);
           return 'dead-lettered';
         }
