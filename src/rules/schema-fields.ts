@@ -92,6 +92,9 @@ export async function checkSchemaFields(
 function patternFields(pattern: unknown, prefix: readonly string[]): NamedField[] {
   if (!isObject(pattern)) return [];
   return Object.entries(pattern).flatMap(([key, value]) => {
+    // `$or` holds alternative patterns; other `$` keys (e.g. `$kafka`) match the record, not the event.
+    if (key === '$or' && Array.isArray(value)) return value.flatMap((p) => patternFields(p, prefix));
+    if (key.startsWith('$')) return [];
     const path = [...prefix, key];
     return isObject(value) ? patternFields(value, path) : [{ path, where: 'match' }];
   });

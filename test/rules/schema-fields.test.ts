@@ -49,7 +49,7 @@ message Reset { string account_id = 1; Person person = 2; message Person { strin
     const report = await checkSchemaFields(
       rules(
         'orders',
-        '{ orderId: [A-1], customer: { name: [Ada] } }',
+        '{ orderId: [A-1], customer: { name: [Ada] }, $or: [{ note: [x] }, { total: ["1"] }], $kafka: { key: [k] } }',
         '{{ customer.email }}',
         '{{ note }} {{ total }}',
       ),
