@@ -11,6 +11,9 @@ import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
 import { probeRoutes } from './http/probes.js';
 import { AdminServer } from './http/server.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
+import { Decoder } from './kafka/decoder.js';
+import { SchemaRegistryClient } from './kafka/schema-registry.js';
+import { topicFilter } from './kafka/topic-filter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
@@ -162,6 +165,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics,
     groupId: config.kafka.groupId,
     ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
+    decoder: new Decoder({
+      registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
+      plainJson: topicFilter(config.plainJsonTopics),
+    }),
   });
 
   const stopWaits = new AbortController();

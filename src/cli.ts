@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { CONFIG_USAGE, configCommand } from './commands/config.js';
+import { DLQ_USAGE, dlqCommand } from './commands/dlq.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
 import { RULES_USAGE, rulesCommand } from './commands/rules.js';
 import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   config: configCommand,
   rules: rulesCommand,
   deliveries: deliveriesCommand,
+  dlq: (args) => dlqCommand(args),
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -23,6 +25,7 @@ ${SIMULATOR_USAGE}
 ${CONFIG_USAGE}
 ${RULES_USAGE}
 ${DELIVERIES_USAGE}
+${DLQ_USAGE}
   help                      Show this text.
 `;
 

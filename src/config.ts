@@ -71,6 +71,20 @@ export interface Config {
     readonly host: string;
     readonly port: number;
   };
+  /** Absent when SCHEMA_REGISTRY_URL is not set. */
+  readonly schemaRegistry: SchemaRegistryConfig | undefined;
+  /** Topic names and globs whose unframed values are read as plain JSON. */
+  readonly plainJsonTopics: readonly string[];
+}
+
+export interface SchemaRegistryConfig {
+  readonly url: string;
+  readonly username: string | undefined;
+  readonly password: Secret | undefined;
+  /** PEM contents, read from the *_FILE variables at start-up. */
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -309,6 +323,32 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: '300000',
     description: 'Likewise, once this long has passed since the first try.',
   },
+  {
+    name: 'SCHEMA_REGISTRY_URL',
+    description:
+      'Confluent-compatible schema registry base URL, for values in the Confluent wire format (Avro, JSON Schema, Protobuf).',
+  },
+  { name: 'SCHEMA_REGISTRY_USERNAME', description: 'Basic auth user name (Confluent Cloud: the API key).' },
+  {
+    name: 'SCHEMA_REGISTRY_PASSWORD',
+    secret: true,
+    description: 'Basic auth password (Confluent Cloud: the API secret). Or `SCHEMA_REGISTRY_PASSWORD_FILE`.',
+  },
+  {
+    name: 'SCHEMA_REGISTRY_CA_FILE',
+    description: 'PEM file of CA certificates to trust for an https registry.',
+  },
+  {
+    name: 'SCHEMA_REGISTRY_CERT_FILE',
+    description: 'PEM client certificate for mutual TLS with the registry.',
+  },
+  { name: 'SCHEMA_REGISTRY_KEY_FILE', description: 'PEM private key of SCHEMA_REGISTRY_CERT_FILE.' },
+  {
+    name: 'PLAIN_JSON_TOPICS',
+    default: '*',
+    description:
+      'Topics (comma-separated names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON.',
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -339,6 +379,31 @@ export function loadConfig(env: Env = process.env): Config {
   const knownRegion = region !== undefined && isGenesysRegion(region) ? region : undefined;
   const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
   const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
+
+  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
+  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
+  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
+  const pem = (name: string): string | undefined => {
+    const file = reader.optional(name);
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(
+        `${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      );
+      return undefined;
+    }
+  };
+  const registryCa = pem('SCHEMA_REGISTRY_CA_FILE');
+  const registryCert = pem('SCHEMA_REGISTRY_CERT_FILE');
+  const registryKey = pem('SCHEMA_REGISTRY_KEY_FILE');
+  if ((registryCert === undefined) !== (registryKey === undefined)) {
+    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
+  }
+  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
+    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
+  }
 
   const config: Config = {
     kafka: {
@@ -399,8 +464,47 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS', 1, 1_000_000),
       maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS', 1_000, 7 * 24 * 3_600_000),
     },
+    schemaRegistry:
+      registryUrl === undefined
+        ? undefined
+        : {
+            url: registryUrl,
+            username: registryUser,
+            password: registryPassword === '' ? undefined : new Secret(registryPassword),
+            ca: registryCa,
+            cert: registryCert,
+            key: registryKey,
+          },
+    plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
   };
 
+  if (problems.length > 0) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+  return deepFreeze(config);
+}
+
+export interface KafkaConnectionConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly security: KafkaSecurity;
+}
+
+/**
+ * Only the Kafka connection settings (brokers, client id, TLS and SASL), for commands that talk to Kafka but not to
+ * Genesys, such as `geb dlq replay`: the same variables and checks as `geb run`.
+ */
+export function loadKafkaConnectionConfig(env: Env = process.env): KafkaConnectionConfig {
+  const problems: string[] = [];
+  const reader = new EnvReader(env, problems);
+  const config = {
+    brokers: reader.list('KAFKA_BROKERS'),
+    clientId: reader.string('KAFKA_CLIENT_ID'),
+    security: readKafkaSecurity(reader, problems),
+  };
   if (problems.length > 0) {
     throw new BridgeError(
       'CONFIG_INVALID',

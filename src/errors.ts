@@ -55,6 +55,19 @@ export const ERROR_CODES = {
     disposition: 'retry',
     summary: 'the shared rate-limit store (Redis) could not be reached',
   },
+  SCHEMA_NOT_FOUND: {
+    disposition: 'dead-letter',
+    summary: "the schema id in the value's framing is unknown to the schema registry",
+  },
+  REGISTRY_UNAVAILABLE: {
+    disposition: 'pause',
+    summary: 'the schema registry could not be reached or answered with a server error, after retries',
+  },
+  REGISTRY_UNAUTHORIZED: { disposition: 'pause', summary: 'the schema registry refused our credentials' },
+  REGISTRY_NOT_CONFIGURED: {
+    disposition: 'pause',
+    summary: 'a value is in the schema registry wire format but SCHEMA_REGISTRY_URL is not set',
+  },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

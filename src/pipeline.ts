@@ -2,7 +2,7 @@ import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
-import { decode } from './kafka/decoder.js';
+import { Decoder, type Decoded } from './kafka/decoder.js';
 import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
@@ -29,6 +29,8 @@ export interface PipelineDeps {
   readonly groupId?: string;
   /** The delivery ledger, consulted before every send (docs/deliveries.md). Absent: every event is sent. */
   readonly ledger?: DeliveryGate;
+  /** Absent: plain JSON only, no schema registry. */
+  readonly decoder?: Decoder;
 }
 
 export interface HandleContext {
@@ -52,9 +54,11 @@ export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
+  readonly #decoder: Decoder;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    this.#decoder = deps.decoder ?? new Decoder();
   }
 
   /** One CONSUMER span per event, continuing the producer's trace from the record's `traceparent` header. */
@@ -86,19 +90,13 @@ export class Pipeline {
       },
     });
 
-    let event: unknown;
-    try {
-      const decoded = inSpanSync('decode', () => decode(message));
-      if (decoded.kind === 'tombstone') {
-        log.debug('tombstone skipped');
-        return;
-      }
-      event = decoded.event;
-    } catch (error) {
-      if (!isBridgeError(error)) throw error;
-      await this.#deadLetter(message, error, 'decode', undefined, log, ctx);
+    const decoded = await this.#decode(message, log, ctx);
+    if (decoded === 'dead-lettered') return;
+    if (decoded.kind === 'tombstone') {
+      log.debug('tombstone skipped');
       return;
     }
+    const event = decoded.event;
 
     const rules = inSpanSync('match', (span) => {
       const matched = this.#deps.rules().match(message.topic, event, kafkaMetaOf(message));
@@ -327,6 +325,30 @@ export class Pipeline {
           `delivery ledger unavailable, retrying: ${(error as Error).message}`,
         );
         await wait(delayMs, ctx);
+      }
+    }
+  }
+
+  /** Decodes; an event at fault is dead-lettered, a registry at fault is retried or paused on, never dead-lettered. */
+  async #decode(
+    message: InboundMessage,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<Decoded | 'dead-lettered'> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const decoded = await inSpan('decode', {}, () => this.#decoder.decode(message));
+        if (attempt > 1 && this.#deps.health.resume()) log.info('the schema registry answers again: resumed');
+        return decoded;
+      } catch (error) {
+        const outcome = decide(error, attempt, this.#deps.retryPolicy);
+        // As in delivery, only a BridgeError dead-letters: a defect is retried rather than emptying the topic.
+        if (outcome.kind === 'dead-letter') {
+          // decide() dead-letters only BridgeErrors.
+          await this.#deadLetter(message, error as BridgeError, 'decode', undefined, log, ctx);
+          return 'dead-lettered';
+        }
+        await this.#waitOut(outcome, attempt, log, ctx);
       }
     }
   }

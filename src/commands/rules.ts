@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { SchemaRegistryClient } from '../kafka/schema-registry.js';
+import { checkSchemaFields } from '../rules/schema-fields.js';
 import { isBridgeError } from '../errors.js';
 import { requestFor } from '../genesys/actions.js';
 import type { GenesysRequest } from '../genesys/client.js';
@@ -10,7 +12,10 @@ import type { RuleSet } from '../rules/rule-set.js';
 import { templateScope } from '../rules/template.js';
 import { EXIT } from './signals.js';
 
-export const RULES_USAGE = `  rules check FILE          Validate a rules file: every problem as file:line:column: message; exit 1 if any.
+export const RULES_USAGE = `  rules check FILE [--registry URL]
+                            Validate a rules file: every problem as file:line:column: message; exit 1 if any.
+                            With --registry, also warn where a pattern or template names a field that the latest
+                            schema of the topic's subject (<topic>-value) lacks.
   rules test FILE --event EVENT.json [--topic T] [--key K] [--header name=value]...
                             Dry run, no network: print as JSON the request each matching rule would send
                             (--topic may be left out when the file names one topic).`;
@@ -24,7 +29,19 @@ export async function rulesCommand(args: string[]): Promise<number> {
 }
 
 async function check(args: string[]): Promise<number> {
-  const [file, ...extra] = args;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { registry: { type: 'string' } },
+      strict: true,
+    });
+  } catch (error) {
+    process.stderr.write(`geb rules check: ${(error as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const [file, ...extra] = parsed.positionals;
   if (file === undefined || extra.length > 0) {
     process.stderr.write(`geb rules check: expected one FILE\n`);
     return EXIT.usage;
@@ -32,6 +49,14 @@ async function check(args: string[]): Promise<number> {
   const rules = await load(file);
   if (!rules) return EXIT.failure;
   process.stdout.write(`${file}: ok (${rules.rules.length} rule(s), topics: ${rules.topics.join(', ')})\n`);
+  const url = parsed.values.registry;
+  if (url !== undefined) {
+    // Warnings, not errors: events may carry the field under an older or newer schema, or a template may guard it.
+    const report = await checkSchemaFields(await readFile(file, 'utf8'), new SchemaRegistryClient({ url }));
+    for (const w of report.warnings) process.stdout.write(`warning: ${w.message}\n`);
+    for (const subject of report.unchecked)
+      process.stdout.write(`note: no schema for subject ${subject}: not checked\n`);
+  }
   return EXIT.ok;
 }
 

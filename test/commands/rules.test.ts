@@ -169,3 +169,59 @@ rules:
     });
   });
 });
+
+describe('geb rules check --registry', () => {
+  it("warns where a rule names a field the topic's latest schema lacks", async () => {
+    const { FakeSchemaRegistry } = await import('../support/schema-registry.js');
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const registry = await FakeSchemaRegistry.start();
+    try {
+      registry.registerDirect(
+        'orders-value',
+        'AVRO',
+        JSON.stringify({
+          type: 'record',
+          name: 'Order',
+          fields: [
+            { name: 'type', type: 'string' },
+            { name: 'orderId', type: 'string' },
+            { name: 'email', type: 'string' },
+          ],
+        }),
+      );
+      const dir = await files({
+        'rules.yaml': `version: 1
+rules:
+  - name: shipped
+    topics: [orders, payments]
+    match: { type: [OrderShipped], region: [eu] }
+    action:
+      agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ email }}" }, subject: "{{ ordrId }}", text: x }
+`,
+      });
+      // Not spawnSync: the fake registry answers from this process's event loop.
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'src', 'cli.ts'),
+          'rules',
+          'check',
+          join(dir, 'rules.yaml'),
+          '--registry',
+          registry.url,
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+      const lines = stdout.trim().split('\n');
+      expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/region/);
+      expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/ordrId/);
+      expect(stdout).not.toMatch(/warning: .*"email"/);
+      expect(stdout).toContain('note: no schema for subject payments-value: not checked');
+    } finally {
+      await registry.close();
+    }
+  });
+});
