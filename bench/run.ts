@@ -1,0 +1,604 @@
+/**
+ * `npm run bench [-- --quick] [-- --save]`: measures the bridge against the baselines a user would compare it with,
+ * in the same run, on the real broker and the simulator. Prints a table of ratios; `--save` also writes the table
+ * into docs/benchmarks.md. Targets are reported, never asserted.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kafka, Partitioners, logLevel, type Admin } from 'kafkajs';
+import { AGENTLESS_EMAIL_PATH } from '../src/genesys/actions.js';
+import { GenesysSimulator, type SimulatorOptions } from '../src/simulator/server.js';
+import { freePort, startKafkaBroker } from '../test/support/kafka-broker.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.argv.includes('--quick');
+const save = process.argv.includes('--save');
+const SIZES = quick
+  ? { filterEvents: 50_000, sendEvents: 1_000, handWrittenEvents: 30, latencySeconds: 5, budgetSeconds: 25 }
+  : {
+      filterEvents: 200_000,
+      sendEvents: 4_000,
+      handWrittenEvents: 60,
+      latencySeconds: 15,
+      budgetSeconds: 70,
+    };
+const SIM_LATENCY_MS = 100;
+const CLIENT = { id: 'bench-client', secret: 'bench-secret' };
+/** The per-token budget of the budget path: Genesys' 300/min scaled to 50 per 10 s so that a run sees many windows. */
+const BUDGET = { calls: 50, windowMs: 10_000 };
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Row {
+  scenario: string;
+  subject: string;
+  value: string;
+  ratio: string;
+  target: string;
+  met: string;
+}
+const rows: Row[] = [];
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log(`building the bridge (npm run build) …`);
+  await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
+  const broker = await startKafkaBroker({ log });
+  const kafka = new Kafka({ clientId: 'bench', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await filterPath(kafka, admin, broker.brokers);
+    await sendPath(kafka, admin, broker.brokers);
+    await budgetPath(kafka, admin, broker.brokers);
+  } finally {
+    await admin.disconnect();
+    await broker.stop();
+  }
+  const table = render();
+  const seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\n${table}\n\n${quick ? 'quick run' : 'full run'} in ${seconds} s on ${machine()}\n`);
+  if (save) await saveToDocs(table, seconds);
+}
+
+// ───────────────────────── scenario 1: filter path ─────────────────────────
+
+async function filterPath(kafka: Kafka, admin: Admin, brokers: string): Promise<void> {
+  const n = SIZES.filterEvents;
+  const topic = `bench.filter.${randomBytes(3).toString('hex')}`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  log(`filter path: producing ${n} events that match no rule …`);
+  await produce(kafka, topic, n, (i) => ({
+    key: `k${i % 1000}`,
+    value: { type: 'Unmatched', orderId: `o-${i}` },
+  }));
+
+  // Nothing is sent on this path, but the bridge still wants a token endpoint to talk to.
+  const simulator = await GenesysSimulator.start(simulatorOptions({}));
+  const env = genesysEnv(simulator.url);
+  const bare = await measure(admin, topic, n, (group) =>
+    tsx('bench/baselines/bare-consumer.ts', { KAFKA_BROKERS: brokers, KAFKA_GROUP_ID: group, TOPIC: topic }),
+  );
+  log(`  bare kafkajs consumer: ${bare.rate.toFixed(0)} events/s`);
+
+  const ten = await measure(admin, topic, n, async (group) =>
+    bridge(brokers, group, await rulesFile(tenRules(topic)), env),
+  );
+  log(`  bridge, 10 rules: ${ten.rate.toFixed(0)} events/s, peak RSS ${ten.peakRssMb} MB`);
+
+  // 10,000 rules over 100 topics, the event's topic among them; the rule index must keep the per-event cost flat.
+  const others = Array.from({ length: 99 }, (_, i) => `${topic}.other${i}`);
+  await admin.createTopics({
+    topics: others.map((t) => ({ topic: t, numPartitions: 1 })),
+    waitForLeaders: true,
+  });
+  const many = await measure(admin, topic, n, async (group) =>
+    bridge(brokers, group, await rulesFile(manyRules([topic, ...others], 10_000)), env),
+  );
+  log(`  bridge, 10,000 rules: ${many.rate.toFixed(0)} events/s, peak RSS ${many.peakRssMb} MB`);
+  await simulator.close();
+
+  rows.push(
+    row('filter', 'bare kafkajs consumer (baseline)', `${bare.rate.toFixed(0)} ev/s`, '1.00', '', ''),
+    row(
+      'filter',
+      'bridge, 10 rules',
+      `${ten.rate.toFixed(0)} ev/s`,
+      ratio(ten.rate, bare.rate),
+      '≥ 0.80',
+      ten.rate / bare.rate >= 0.8,
+    ),
+    row(
+      'filter',
+      'bridge, 10,000 rules',
+      `${many.rate.toFixed(0)} ev/s`,
+      ratio(many.rate, bare.rate),
+      '≥ 0.70',
+      many.rate / bare.rate >= 0.7,
+    ),
+    row(
+      'memory',
+      'bridge peak RSS, filter path (10,000 rules)',
+      `${many.peakRssMb} MB`,
+      '',
+      '< 200 MB',
+      many.peakRssMb < 200,
+    ),
+  );
+}
+
+// ───────────────────────── scenario 2: send path ─────────────────────────
+
+async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<void> {
+  const simulator = await GenesysSimulator.start(simulatorOptions({ latencyMs: SIM_LATENCY_MS }));
+  try {
+    const handTopic = await newTopic(admin, 'bench.send.hand');
+    const m = SIZES.handWrittenEvents;
+    await produce(kafka, handTopic, m, (i) => emailEvent(i));
+    const hand = await measure(admin, handTopic, m, (group) =>
+      tsx('bench/baselines/hand-written.ts', {
+        KAFKA_BROKERS: brokers,
+        KAFKA_GROUP_ID: group,
+        TOPIC: handTopic,
+        GENESYS_URL: simulator.url,
+        CLIENT_ID: CLIENT.id,
+        CLIENT_SECRET: CLIENT.secret,
+      }),
+    );
+    log(`send path: hand-written consumer ${hand.rate.toFixed(1)} events/s`);
+
+    const topic = await newTopic(admin, 'bench.send');
+    const n = SIZES.sendEvents;
+    await produce(kafka, topic, n, (i) => emailEvent(i));
+    const rules = await rulesFile(emailRule(topic));
+    const sent = await measure(admin, topic, n, (group) =>
+      bridge(brokers, group, rules, unlimited(simulator.url)),
+    );
+    const accepted = simulator.received(AGENTLESS_EMAIL_PATH).filter((r) => r.status === 200).length;
+    log(`  bridge: ${sent.rate.toFixed(0)} events/s (${accepted} accepted), peak RSS ${sent.peakRssMb} MB`);
+
+    // Added latency, at half the achievable rate: publish at a steady pace and compare with arrival at the simulator.
+    const latencyTopic = await newTopic(admin, 'bench.latency');
+    simulator.clearReceived();
+    const pace = Math.max(1, sent.rate / 2);
+    const total = Math.round(pace * SIZES.latencySeconds);
+    const group = `bench-latency-${randomBytes(3).toString('hex')}`;
+    const { child, joined } = await bridge(
+      brokers,
+      group,
+      await rulesFile(emailRule(latencyTopic)),
+      unlimited(simulator.url),
+    );
+    await joined();
+    await producePaced(kafka, latencyTopic, total, pace);
+    await until(() => simulator.received(AGENTLESS_EMAIL_PATH).length >= total, 60_000);
+    await stop(child);
+    const added = simulator
+      .received(AGENTLESS_EMAIL_PATH)
+      .map((r) => Date.parse(r.receivedAt) - publishedAt(r.body) - SIM_LATENCY_MS)
+      .sort((a, b) => a - b);
+    const p50 = percentile(added, 0.5);
+    const p99 = percentile(added, 0.99);
+    log(`  added latency at ${pace.toFixed(0)} events/s: p50 ${p50} ms, p99 ${p99} ms`);
+
+    rows.push(
+      row(
+        'send',
+        'hand-written eachMessage + got (baseline)',
+        `${hand.rate.toFixed(1)} ev/s`,
+        '1.00',
+        '',
+        '',
+      ),
+      row(
+        'send',
+        'bridge',
+        `${sent.rate.toFixed(0)} ev/s`,
+        ratio(sent.rate, hand.rate),
+        '≥ 50×',
+        sent.rate / hand.rate >= 50,
+      ),
+      row('send', `added latency p50 at ${pace.toFixed(0)} ev/s`, `${p50} ms`, '', '', ''),
+      row('send', `added latency p99 at ${pace.toFixed(0)} ev/s`, `${p99} ms`, '', '< 20 ms', p99 < 20),
+      row(
+        'memory',
+        'bridge peak RSS, send path',
+        `${sent.peakRssMb} MB`,
+        '',
+        '< 200 MB',
+        sent.peakRssMb < 200,
+      ),
+    );
+  } finally {
+    await simulator.close();
+  }
+}
+
+// ───────────────────────── scenario 3: budget path ─────────────────────────
+
+async function budgetPath(kafka: Kafka, admin: Admin, brokers: string): Promise<void> {
+  const simulator = await GenesysSimulator.start(simulatorOptions({ perTokenBudget: BUDGET }));
+  try {
+    const topic = await newTopic(admin, 'bench.budget');
+    const windows = Math.floor((SIZES.budgetSeconds * 1000) / BUDGET.windowMs);
+    // More events than the budget can pass in the run, so the limiter is the bottleneck throughout.
+    await produce(kafka, topic, BUDGET.calls * (windows + 4), (i) => emailEvent(i));
+    const group = `bench-budget-${randomBytes(3).toString('hex')}`;
+    const { child, joined } = await bridge(
+      brokers,
+      group,
+      await rulesFile(emailRule(topic)),
+      budgeted(simulator.url),
+    );
+    await joined();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, SIZES.budgetSeconds * 1000));
+    await stop(child);
+    // The first window is warm-up: the token bucket starts full.
+    const warm = t0 + BUDGET.windowMs;
+    const calls = simulator.received(AGENTLESS_EMAIL_PATH).filter((r) => Date.parse(r.receivedAt) >= warm);
+    const ok = calls.filter((r) => r.status === 200).length;
+    const limited = calls.filter((r) => r.status === 429).length;
+    const measuredWindows = (Date.now() - warm) / BUDGET.windowMs;
+    const used = ok / (BUDGET.calls * measuredWindows);
+    const perMinute = limited / ((Date.now() - warm) / 60_000);
+    log(`budget path: ${(used * 100).toFixed(1)}% of the budget used, ${limited} 429s after warm-up`);
+    rows.push(
+      row(
+        'budget',
+        `share of ${BUDGET.calls} calls / ${BUDGET.windowMs / 1000} s used`,
+        `${(used * 100).toFixed(1)}%`,
+        '',
+        '≥ 95%',
+        used >= 0.95,
+      ),
+      row('budget', '429s per minute after warm-up', perMinute.toFixed(2), '', '≤ 1', perMinute <= 1),
+    );
+  } finally {
+    await simulator.close();
+  }
+}
+
+// ───────────────────────── knobs of the simulator and the bridge ─────────────────────────
+
+function simulatorOptions(options: { latencyMs?: number; perTokenBudget?: typeof BUDGET }): SimulatorOptions {
+  const budget = options.perTokenBudget;
+  return {
+    clients: [CLIENT],
+    faults: {
+      latencyMs: options.latencyMs ?? 0,
+      // Without a budget under test, Genesys' limits are lifted: the other scenarios measure the bridge itself.
+      perTokenLimit: budget?.calls ?? 1_000_000,
+      orgEmailLimit: budget?.calls ?? 1_000_000,
+      rateWindowMs: budget?.windowMs ?? 60_000,
+    },
+  };
+}
+
+/** Bridge settings for the send path: no rate limit, so the bridge's own concurrency is what is measured. */
+function unlimited(url: string): Record<string, string> {
+  return {
+    ...genesysEnv(url),
+    GENESYS_CLIENT_RATE_LIMIT: '1000000',
+    GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000',
+    // Enough concurrency for a 100 ms Genesys: the scheduler's defaults are sized for Genesys' real budgets.
+    MAX_IN_FLIGHT: '256',
+    PARTITION_MAX_IN_FLIGHT: '256',
+  };
+}
+
+/** Bridge settings for the budget path: the limiter set to the simulator's per-token budget. */
+function budgeted(url: string): Record<string, string> {
+  return {
+    ...genesysEnv(url),
+    GENESYS_CLIENT_RATE_LIMIT: String(BUDGET.calls),
+    GENESYS_EMAIL_ORG_RATE_LIMIT: String(BUDGET.calls),
+    GENESYS_RATE_WINDOW_MS: String(BUDGET.windowMs),
+  };
+}
+
+function genesysEnv(url: string): Record<string, string> {
+  return {
+    GENESYS_API_URL: url,
+    GENESYS_LOGIN_URL: url,
+    GENESYS_CLIENT_ID: CLIENT.id,
+    GENESYS_CLIENT_SECRET: CLIENT.secret,
+  };
+}
+
+// ───────────────────────── helpers ─────────────────────────
+
+interface Measurement {
+  rate: number;
+  peakRssMb: number;
+}
+
+/** A started consumer process and how to know it joined its group. */
+interface Consumer {
+  child: ChildProcess;
+  joined: () => Promise<void>;
+}
+
+/**
+ * Starts a consumer process on a backlog of `total` events and times it from joining its group to the commit of the
+ * last event (committed offsets polled every 50 ms): the same yardstick for the bridge and the baselines.
+ */
+async function measure(
+  admin: Admin,
+  topic: string,
+  total: number,
+  start: (group: string) => Consumer | Promise<Consumer>,
+): Promise<Measurement> {
+  const group = `bench-${randomBytes(4).toString('hex')}`;
+  const consumer = await start(group);
+  await consumer.joined();
+  const joinedAt = Date.now();
+  const deadline = joinedAt + 8 * 60_000;
+  for (;;) {
+    const committed = await committedTotal(admin, group, topic);
+    if (committed >= total) break;
+    if (consumer.child.exitCode !== null) {
+      throw new Error(`the measured process exited (${consumer.child.exitCode}) at ${committed}/${total}`);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out at ${committed}/${total} events`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = Math.max(0.05, (Date.now() - joinedAt) / 1000);
+  const peakRssMb = peakRss(consumer.child.pid);
+  await stop(consumer.child);
+  return { rate: total / seconds, peakRssMb };
+}
+
+async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (entry?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+/** Peak resident set size (VmHWM) of a running process, in MB. */
+function peakRss(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    return Math.round(kb / 1024);
+  } catch {
+    return NaN;
+  }
+}
+
+async function bridge(
+  brokers: string,
+  group: string,
+  rules: string,
+  env: Record<string, string>,
+): Promise<Consumer> {
+  const adminPort = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'run'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      KAFKA_BROKERS: brokers,
+      KAFKA_GROUP_ID: group,
+      KAFKA_START_FROM: 'earliest',
+      RULES_FILE: rules,
+      LOG_LEVEL: 'warn',
+      ADMIN_PORT: String(adminPort),
+      OTEL_SDK_DISABLED: 'true',
+      // A fresh ledger per run: the bench's topics start at offset 0 each time.
+      LEDGER_URL: join(await mkdtemp(join(tmpdir(), 'geb-bench-ledger-')), 'deliveries.jsonl'),
+      ...genesysEnv('http://127.0.0.1:9'),
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return { child, joined: () => waitForReady(child, adminPort) };
+}
+
+function tsx(script: string, env: Record<string, string>): Consumer {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const joined = new Promise<void>((resolveJoin, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('"joined":true')) resolveJoin();
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before joining`)));
+  });
+  return { child, joined: () => joined };
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolveStop();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** The bridge logs at warn here, so readiness is read from its admin server: /readyz answers 200 once in the group. */
+async function waitForReady(child: ChildProcess, adminPort: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the bridge exited (${child.exitCode}) during start-up`);
+    const status = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error('the bridge did not become ready within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function newTopic(admin: Admin, prefix: string): Promise<string> {
+  const topic = `${prefix}.${randomBytes(3).toString('hex')}`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  return topic;
+}
+
+async function produce(
+  kafka: Kafka,
+  topic: string,
+  n: number,
+  make: (i: number) => { key: string; value: unknown },
+): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  for (let i = 0; i < n; i += 2_000) {
+    const messages = Array.from({ length: Math.min(2_000, n - i) }, (_, j) => {
+      const { key, value } = make(i + j);
+      return { key, value: JSON.stringify(value) };
+    });
+    await producer.send({ topic, messages, acks: 1 });
+  }
+  await producer.disconnect();
+}
+
+/** Publishes `total` events at `perSecond`, one at a time, each stamped with the time it was published. */
+async function producePaced(kafka: Kafka, topic: string, total: number, perSecond: number): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const start = Date.now();
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / perSecond;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await producer.send({
+      topic,
+      acks: 1,
+      messages: [
+        { key: `c${i}`, value: JSON.stringify({ ...emailEvent(i).value, publishedAt: Date.now() }) },
+      ],
+    });
+  }
+  await producer.disconnect();
+}
+
+function emailEvent(i: number): { key: string; value: Record<string, unknown> } {
+  const value = { type: 'OrderShipped', orderId: `o-${i}`, email: `c${i}@example.com`, publishedAt: 0 };
+  return { key: `customer-${i}`, value };
+}
+
+/** The simulator has the subject `… @<publishedAt>`: parse it back. */
+function publishedAt(body: unknown): number {
+  const subject = (body as { subject?: string } | undefined)?.subject ?? '';
+  return Number(/@(\d+)$/.exec(subject)?.[1] ?? NaN);
+}
+
+function emailRule(topic: string): string {
+  return `version: 1
+rules:
+  - name: bench-email
+    topics: [${topic}]
+    match: { type: [OrderShipped] }
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ email }}" }
+        subject: "Order {{ orderId }} @{{ publishedAt }}"
+        text: "Shipped."
+`;
+}
+
+function tenRules(topic: string): string {
+  const rules = Array.from(
+    { length: 10 },
+    (_, i) => `  - name: r${i}
+    topics: [${topic}]
+    match: { type: [Type${i}] }
+    action:
+      agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ email }}" }, text: x }`,
+  );
+  return `version: 1\nrules:\n${rules.join('\n')}\n`;
+}
+
+function manyRules(topics: string[], count: number): string {
+  const rules = Array.from({ length: count }, (_, i) => ({
+    name: `r${i}`,
+    topics: [topics[i % topics.length]],
+    match: { type: [`Type${i}`] },
+    action: { agentlessEmail: { from: { email: 'a@b.co' }, to: { email: '{{ email }}' }, text: 'x' } },
+  }));
+  return JSON.stringify({ version: 1, rules });
+}
+
+async function rulesFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'geb-bench-'));
+  const file = join(dir, 'rules.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN);
+}
+
+function ratio(value: number, baseline: number): string {
+  return baseline > 0 ? `${(value / baseline).toFixed(2)}` : 'n/a';
+}
+
+function row(
+  scenario: string,
+  subject: string,
+  value: string,
+  r: string,
+  target: string,
+  met: boolean | '',
+): Row {
+  return { scenario, subject, value, ratio: r, target, met: met === '' ? '' : met ? 'yes' : 'NO' };
+}
+
+function render(): string {
+  const header = '| scenario | what | result | ratio to baseline | target | met |';
+  const lines = rows.map(
+    (r) => `| ${r.scenario} | ${r.subject} | ${r.value} | ${r.ratio} | ${r.target} | ${r.met} |`,
+  );
+  return [header, '| --- | --- | --- | --- | --- | --- |', ...lines].join('\n');
+}
+
+function machine(): string {
+  return `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+async function saveToDocs(table: string, seconds: number): Promise<void> {
+  const file = join(ROOT, 'docs', 'benchmarks.md');
+  const doc = await readFile(file, 'utf8');
+  const block = [
+    '<!-- results:start -->',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench${quick ? ' -- --quick' : ''}\` (${seconds} s) on ${machine()}.`,
+    '',
+    table,
+    '<!-- results:end -->',
+  ].join('\n');
+  await writeFile(file, doc.replace(/<!-- results:start -->[\s\S]*<!-- results:end -->/, block));
+  log(`results written to ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
