@@ -59,6 +59,12 @@ export interface RunningConsumer {
   stop(options: StopOptions): Promise<void>;
 }
 
+/**
+ * How long eachBatch waits for a full partition queue to drain before it pauses the partition instead. Long enough
+ * for events that finish fast (most match no rule) to free half the queue; short next to a Genesys call.
+ */
+const ROOM_WAIT_MS = 50;
+
 /** After the grace, aborted deliveries get this long to unwind before the consumer leaves anyway. */
 const UNWIND_MS = 5_000;
 
@@ -94,10 +100,32 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   const noHeartbeatNeeded = () => Promise.resolve();
 
+  const roomWaiters = new Set<() => void>();
   const pump = () => {
     for (const entry of scheduler.take()) deliver(entry);
     if (scheduler.idle) for (const wake of idleWaiters) wake();
+    for (const wake of roomWaiters) wake();
   };
+
+  /**
+   * Resolves true once `id` has room again, or false after `ms`. Events that finish fast (most events match no rule)
+   * free a full queue in milliseconds; waiting that long in eachBatch beats pausing the partition, after which kafkajs
+   * idles up to maxWaitTimeInMs before it fetches again.
+   */
+  const roomIn = (id: string, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      if (scheduler.hasRoom(id)) return resolve(true);
+      const done = (room: boolean) => {
+        clearTimeout(timer);
+        roomWaiters.delete(check);
+        resolve(room);
+      };
+      const check = () => {
+        if (scheduler.hasRoom(id)) done(true);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      roomWaiters.add(check);
+    });
 
   const deliver = (entry: Entry<InboundMessage>) => {
     const hooks: DeliveryHooks = {
@@ -229,8 +257,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     eachBatch: async (payload) => {
       const { batch } = payload;
       const id = partitionId(batch.topic, batch.partition);
-      for (const message of batch.messages) {
-        if (!payload.isRunning() || payload.isStale()) break;
+      for (let i = 0; i < batch.messages.length; i++) {
+        const message = batch.messages[i];
+        if (!message || !payload.isRunning() || payload.isStale()) break;
         const result = scheduler.offer(id, BigInt(message.offset), orderingKey(message), {
           topic: batch.topic,
           partition: batch.partition,
@@ -240,6 +269,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           headers: message.headers ?? {},
           timestamp: message.timestamp,
         });
+        if (result === 'full' && !stopping && health.paused === undefined) {
+          pump();
+          if (await roomIn(id, ROOM_WAIT_MS)) {
+            i -= 1; // offer the same message again
+            continue;
+          }
+        }
         // Not taken in: leave the fetch position here, so that it is fetched again once there is room.
         if (result === 'full' || result === 'unassigned') break;
         payload.resolveOffset(message.offset);
