@@ -60,6 +60,8 @@ interface PartitionState<M> {
 
 export class Scheduler<M> {
   readonly #limits: SchedulerLimits;
+  /** The partition state each entry was accepted into. */
+  readonly #owner = new WeakMap<Entry<M>, PartitionState<M>>();
   readonly #partitions = new Map<string, PartitionState<M>>();
   #running = 0;
   #paused = false;
@@ -114,6 +116,7 @@ export class Scheduler<M> {
     if (state.next !== undefined && offset < state.next) return 'duplicate';
     if (state.unfinished >= this.#limits.maxQueuedPerPartition) return 'full';
     const entry: Entry<M> = { partition, offset, key, message, state: 'queued' };
+    this.#owner.set(entry, state);
     state.log.push(entry);
     state.next = offset + 1n;
     state.unfinished += 1;
@@ -281,9 +284,10 @@ export class Scheduler<M> {
 
   /** The state of the entry's partition, unless the partition was revoked (or revoked and assigned anew) since. */
   #current(entry: Entry<M>): PartitionState<M> | undefined {
+    // A reassigned partition has a new state, not the one the entry was accepted into. (A lookup, not a scan of the
+    // log: this runs on every completion.)
     const state = this.#partitions.get(entry.partition);
-    // Unfinished entries stay in the log; a reassigned partition has a new log without this entry.
-    return state?.log.includes(entry) ? state : undefined;
+    return state !== undefined && entry.state !== 'final' && this.#owner.get(entry) === state ? state : undefined;
   }
 }
 
