@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   },
   GENESYS_LIMIT_EXCEEDED: {
     disposition: 'dead-letter',
-    summary: "a rendered field breaks one of Genesys' documented limits (length, size, recipients)",
+    summary: "a rendered field breaks one of Genesys' documented limits (a length or a size)",
   },
   OUTBOUND_PATH_REFUSED: {
     disposition: 'dead-letter',

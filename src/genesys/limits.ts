@@ -6,8 +6,9 @@ import type { GenesysRequest } from './client.js';
 /**
  * Genesys' documented limits (GENESYS.md). A rendered action that breaks one would only earn a certain 400, so it is
  * dead-lettered before the call. Address shapes (one well-formed email address, E.164 for SMS) are checked where they
- * are rendered (rules/action.ts, INVALID_ADDRESS), with the rules-file field in the message. The simulator checks the same limits on its own (src/simulator/validation.ts): it
- * is the referee that proves these checks right, so neither imports the other.
+ * are rendered (rules/action.ts, INVALID_ADDRESS), with the rules-file field in the message. The simulator checks the
+ * same limits on its own (src/simulator/validation.ts): it is the referee that proves these checks right, so neither
+ * imports the other.
  */
 export const GENESYS_LIMITS = {
   subjectChars: 400,
@@ -56,7 +57,7 @@ function checkFields(action: RenderedAction): void {
 }
 
 function chars(value: string | undefined, field: string, limit: number): void {
-  // UTF-16 code units, as Genesys (Java) counts them.
+  // UTF-16 code units, as the simulator counts them: the stricter reading when a text holds emoji.
   if (value !== undefined && value.length > limit) {
     throw exceeded(`${field}: ${value.length} characters, more than ${limit}`);
   }
