@@ -168,6 +168,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     decoder: new Decoder({
       registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
       plainJson: topicFilter(config.plainJsonTopics),
+      maxEventBytes: config.maxEventBytes,
     }),
   });
 

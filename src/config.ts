@@ -75,6 +75,8 @@ export interface Config {
   readonly schemaRegistry: SchemaRegistryConfig | undefined;
   /** Topic names and globs whose unframed values are read as plain JSON. */
   readonly plainJsonTopics: readonly string[];
+  /** Events whose value is larger are dead-lettered (EVENT_TOO_LARGE) without being decoded. */
+  readonly maxEventBytes: number;
 }
 
 export interface SchemaRegistryConfig {
@@ -349,6 +351,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description:
       'Topics (comma-separated names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON.',
   },
+  {
+    name: 'MAX_EVENT_BYTES',
+    default: '1048576',
+    description:
+      'Largest event value, in bytes, that is decoded; a larger one is dead-lettered with EVENT_TOO_LARGE.',
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -476,6 +484,7 @@ export function loadConfig(env: Env = process.env): Config {
             key: registryKey,
           },
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
+    maxEventBytes: reader.integer('MAX_EVENT_BYTES', 1, 100 * 1024 * 1024),
   };
 
   if (problems.length > 0) {

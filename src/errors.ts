@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   KAFKA_TLS_FAILED: { disposition: 'fatal', summary: 'the TLS connection to Kafka failed' },
   KAFKA_UNREACHABLE: { disposition: 'fatal', summary: 'Kafka could not be reached at start-up' },
   DECODE_FAILED: { disposition: 'dead-letter', summary: 'the event value could not be decoded' },
+  EVENT_TOO_LARGE: {
+    disposition: 'dead-letter',
+    summary: 'the event value is larger than MAX_EVENT_BYTES; it is not decoded',
+  },
   TEMPLATE_VARIABLE_MISSING: {
     disposition: 'dead-letter',
     summary: 'a template names a field the event lacks',
@@ -29,6 +33,14 @@ export const ERROR_CODES = {
   INVALID_FIELD_VALUE: {
     disposition: 'dead-letter',
     summary: 'a rendered value is not valid for its field (e.g. a contact list id)',
+  },
+  GENESYS_LIMIT_EXCEEDED: {
+    disposition: 'dead-letter',
+    summary: "a rendered field breaks one of Genesys' documented limits (a length or a size)",
+  },
+  OUTBOUND_PATH_REFUSED: {
+    disposition: 'dead-letter',
+    summary: 'a request path would leave /api/v2/ of the configured Genesys API (outbound guard)',
   },
   GENESYS_REJECTED: { disposition: 'dead-letter', summary: 'Genesys refused the request as invalid' },
   GENESYS_INVALID_CLIENT: {

@@ -1,5 +1,6 @@
 import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
-import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
+import { genesysIdOf, recipientOf } from './genesys/actions.js';
+import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
 import { Decoder, type Decoded } from './kafka/decoder.js';
@@ -164,15 +165,16 @@ export class Pipeline {
       if (known && known.state !== 'pending') return this.#skip(gate, ref, known, log, ctx);
     }
     let rendered;
+    let request;
     try {
       rendered = rule.action.render(scope);
+      request = checkedRequestFor(rendered);
     } catch (error) {
       // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
       if (!isBridgeError(error)) throw error;
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
       return 'dead-lettered';
     }
-    const request = requestFor(rendered);
     const recipient = personalDataHash(recipientOf(rendered));
 
     let attemptsBefore = 0;

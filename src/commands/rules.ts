@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { checkSchemaFields } from '../rules/schema-fields.js';
 import { isBridgeError } from '../errors.js';
-import { requestFor } from '../genesys/actions.js';
+import { checkedRequestFor } from '../genesys/limits.js';
 import type { GenesysRequest } from '../genesys/client.js';
 import { decode } from '../kafka/decoder.js';
 import { kafkaMetaOf, type InboundMessage } from '../kafka/message.js';
@@ -109,7 +109,7 @@ export function dryRun(rules: RuleSet, input: DryRunInput): DryRunResult {
   const scope = templateScope(event);
   for (const rule of rules.match(message.topic, event, kafkaMetaOf(message))) {
     try {
-      result.matches.push({ rule: rule.name, request: requestFor(rule.action.render(scope)) });
+      result.matches.push({ rule: rule.name, request: checkedRequestFor(rule.action.render(scope)) });
     } catch (error) {
       result.errors.push(errorOf(rule.name, error));
     }

@@ -287,7 +287,9 @@ export class Scheduler<M> {
     // A reassigned partition has a new state, not the one the entry was accepted into. (A lookup, not a scan of the
     // log: this runs on every completion.)
     const state = this.#partitions.get(entry.partition);
-    return state !== undefined && entry.state !== 'final' && this.#owner.get(entry) === state ? state : undefined;
+    return state !== undefined && entry.state !== 'final' && this.#owner.get(entry) === state
+      ? state
+      : undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { SpanKind, headersFromContext, inSpan } from '../telemetry/tracing.js';
 import { RetryAfterGate, type WaitHooks } from './backpressure.js';
 import { headerValue } from './http.js';
+import { apiUrlOf } from './outbound-guard.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { TokenProvider } from './token-provider.js';
 
@@ -68,6 +69,8 @@ export class GenesysClient {
     let calls = 0;
     let waitedMs = 0;
     const correlationIds: string[] = [];
+    // Before a token or a budget is spent on it: a path outside the API is refused outright.
+    const url = apiUrlOf(this.#options.apiBaseUrl, request.path);
     for (;;) {
       const token = await this.#options.tokens.getToken(signal);
       waitedMs += await this.#gate.pass(hooks);
@@ -79,6 +82,7 @@ export class GenesysClient {
       calls += 1;
       const { status, headers, body, correlationId } = await this.#call(
         request,
+        url,
         token.reveal(),
         calls,
         signal,
@@ -103,6 +107,7 @@ export class GenesysClient {
   /** One HTTP attempt, as one CLIENT span carrying the status, the attempt number and Genesys' ids. */
   #call(
     request: GenesysRequest,
+    url: string,
     accessToken: string,
     attempt: number,
     signal: AbortSignal | undefined,
@@ -119,7 +124,7 @@ export class GenesysClient {
       const started = performance.now();
       let statusLabel = 'network_error';
       try {
-        const response = await this.#options.http(`${this.#options.apiBaseUrl}${request.path}`, {
+        const response = await this.#options.http(url, {
           method: request.method,
           json: request.body,
           headers: { ...headersFromContext(), authorization: `Bearer ${accessToken}` },

@@ -2,6 +2,7 @@ import { isBridgeError } from '../errors.js';
 import { CONTACTS_PER_REQUEST } from './actions.js';
 import type { WaitHooks } from './backpressure.js';
 import type { GenesysRequest, GenesysResponse } from './client.js';
+import { GENESYS_LIMITS } from './limits.js';
 
 /** What the pipeline sends through: the Genesys client, or this batcher in front of it. */
 export interface GenesysSender {
@@ -12,10 +13,14 @@ export interface ContactBatcherOptions {
   /** How long the first contact of a batch waits for others to the same list. */
   readonly windowMs?: number;
   readonly maxContacts?: number;
+  /** Genesys' request body limit; a batch is split before its JSON would exceed it. */
+  readonly maxBodyBytes?: number;
 }
 
 interface Pending {
   readonly contacts: unknown[];
+  /** Bytes of `contacts` as JSON: their share of the batch's body is never more. */
+  readonly bytes: number;
   readonly signal: AbortSignal | undefined;
   resolve(response: GenesysResponse): void;
   reject(error: unknown): void;
@@ -34,12 +39,14 @@ export class ContactBatcher implements GenesysSender {
   readonly #next: GenesysSender;
   readonly #windowMs: number;
   readonly #max: number;
+  readonly #maxBytes: number;
   readonly #queues = new Map<string, { pending: Pending[]; timer: NodeJS.Timeout }>();
 
   constructor(next: GenesysSender, options: ContactBatcherOptions = {}) {
     this.#next = next;
     this.#windowMs = options.windowMs ?? 100;
     this.#max = options.maxContacts ?? CONTACTS_PER_REQUEST;
+    this.#maxBytes = options.maxBodyBytes ?? GENESYS_LIMITS.requestBodyBytes;
   }
 
   send(request: GenesysRequest, signal?: AbortSignal, hooks?: WaitHooks): Promise<GenesysResponse> {
@@ -47,13 +54,19 @@ export class ContactBatcher implements GenesysSender {
       return this.#next.send(request, signal, hooks);
     }
     const contacts = request.body as unknown[];
+    const bytes = Buffer.byteLength(JSON.stringify(contacts));
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(request.path);
+      // This contact would push the waiting batch past the size limit: that batch goes now, this one starts the next.
+      if (queue && queue.pending.reduce((n, p) => n + p.bytes, 0) + bytes > this.#maxBytes) {
+        this.#flush(request.path);
+        queue = undefined;
+      }
       if (!queue) {
         queue = { pending: [], timer: setTimeout(() => this.#flush(request.path), this.#windowMs) };
         this.#queues.set(request.path, queue);
       }
-      queue.pending.push({ contacts, signal, resolve, reject });
+      queue.pending.push({ contacts, bytes, signal, resolve, reject });
       if (queue.pending.reduce((n, p) => n + p.contacts.length, 0) >= this.#max) this.#flush(request.path);
     });
   }
@@ -64,16 +77,23 @@ export class ContactBatcher implements GenesysSender {
     clearTimeout(queue.timer);
     this.#queues.delete(path);
     // A full batch may hold a little more than the limit when the last caller brought several contacts: split.
+    // Likewise when the body would pass Genesys' size limit: a batch Genesys refuses costs a call per contact.
     let batch: Pending[] = [];
     let size = 0;
+    let bytes = 0;
     for (const pending of queue.pending) {
-      if (size > 0 && size + pending.contacts.length > this.#max) {
+      if (
+        size > 0 &&
+        (size + pending.contacts.length > this.#max || bytes + pending.bytes > this.#maxBytes)
+      ) {
         void this.#sendBatch(path, batch);
         batch = [];
         size = 0;
+        bytes = 0;
       }
       batch.push(pending);
       size += pending.contacts.length;
+      bytes += pending.bytes;
     }
     if (batch.length > 0) void this.#sendBatch(path, batch);
   }

@@ -20,7 +20,11 @@ export interface DecoderOptions {
   readonly registry?: SchemaRegistryClient | undefined;
   /** Whether unframed values of a topic are read as UTF-8 JSON (PLAIN_JSON_TOPICS). Default: every topic. */
   readonly plainJson?: (topic: string) => boolean;
+  /** Larger values are refused before any registry lookup or parse (EVENT_TOO_LARGE). Default: 1 MiB. */
+  readonly maxEventBytes?: number;
 }
+
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 type Reader = (payload: Buffer) => unknown;
 
@@ -34,15 +38,24 @@ export class Decoder {
   readonly #registry: SchemaRegistryClient | undefined;
   readonly #plainJson: (topic: string) => boolean;
   readonly #readers = new Map<number, Promise<Reader>>();
+  readonly #maxEventBytes: number;
 
   constructor(options: DecoderOptions = {}) {
     this.#registry = options.registry;
     this.#plainJson = options.plainJson ?? (() => true);
+    this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   }
 
   async decode(message: InboundMessage): Promise<Decoded> {
     const value = message.value;
     if (value === null) return { kind: 'tombstone' };
+    // First of all: parsing or decoding a huge value costs memory and CPU whatever its outcome.
+    if (value.length > this.#maxEventBytes) {
+      throw new BridgeError(
+        'EVENT_TOO_LARGE',
+        `the value is ${value.length} bytes, more than MAX_EVENT_BYTES (${this.#maxEventBytes})`,
+      );
+    }
     // JSON text never starts with a NUL byte, so the magic byte tells the two formats apart.
     if (value.length > 0 && value[0] === MAGIC_BYTE) {
       if (value.length < HEADER_LENGTH) {

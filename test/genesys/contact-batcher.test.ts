@@ -69,6 +69,21 @@ describe('ContactBatcher (simulator over HTTP)', () => {
     expect(sizes).toEqual([2, 2, 1]);
   });
 
+  it("never lets a batch's body pass Genesys' size limit", async () => {
+    simulator.clearReceived();
+    const batcher = new ContactBatcher(client, { windowMs: 50 });
+    // Five contacts of about 150 kB each: at most three fit in 512000 bytes.
+    const big = (n: number) =>
+      contact('list-size', `+1555000000${n}`, {
+        data: { phone: `+1555000000${n}`, note: 'n'.repeat(150_000) },
+      });
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => batcher.send(big(n))));
+    expect(results.map((r) => r.status)).toEqual(Array(5).fill('fulfilled'));
+    const calls = simulator.received(contactsPath('list-size'));
+    expect(calls.map((r) => r.status)).toEqual([200, 200]);
+    expect(calls.map((r) => (r.body as unknown[]).length)).toEqual([3, 2]);
+  });
+
   it('when Genesys refuses a batch, sends its contacts one by one so only the bad one fails', async () => {
     simulator.clearReceived();
     const batcher = new ContactBatcher(client, { windowMs: 50 });

@@ -49,6 +49,13 @@ rules:
         to: { email: "{{ email }}" }
         subject: "{{ subject }}"
         text: "Notice"
+  - name: notice-contact
+    topics: [${topic}]
+    match: { type: [Contact] }
+    action:
+      campaignContact:
+        contactListId: "{{ list }}"
+        data: { email: "{{ email }}" }
 `);
     running = await startTestBridge(
       {
@@ -60,6 +67,7 @@ rules:
         GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
         GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
         SCHEMA_REGISTRY_URL: registry.url,
+        MAX_EVENT_BYTES: '4096',
       },
       { baseDelayMs: 20, maxDelayMs: 100, pauseProbeMs: 200 },
     );
@@ -91,14 +99,29 @@ rules:
         rule: 'notice-email',
       },
       {
-        // Genesys refuses subjects over 400 characters with a 400.
+        // Genesys refuses subjects over 400 characters: not worth a call.
         value: Buffer.from(
           JSON.stringify({ type: 'Notice', email: 'bob@example.com', subject: 'x'.repeat(450) }),
         ),
-        code: 'GENESYS_REJECTED',
-        stage: 'deliver',
+        code: 'GENESYS_LIMIT_EXCEEDED',
+        stage: 'render',
         rule: 'notice-email',
       },
+      {
+        // Over MAX_EVENT_BYTES: not even parsed.
+        value: Buffer.from(
+          JSON.stringify({ type: 'Notice', email: 'bob@example.com', subject: 'x'.repeat(5000) }),
+        ),
+        code: 'EVENT_TOO_LARGE',
+        stage: 'decode',
+      },
+      // Values that try to steer the contact call to another path or host.
+      ...['x/../../other', 'https://evil.example/', '%2F..'].map((list) => ({
+        value: Buffer.from(JSON.stringify({ type: 'Contact', list, email: 'bob@example.com' })),
+        code: 'INVALID_FIELD_VALUE',
+        stage: 'render',
+        rule: 'notice-contact',
+      })),
     ];
     await produce(topic, [
       ...poison.map((p, i) => ({ key: `k-${i}`, value: p.value, headers: { origin: `test-${i}` } })),
@@ -118,7 +141,11 @@ rules:
         textBody: 'Notice',
       },
     ]);
-    expect(emails.filter((e) => e.status === 400)).toHaveLength(1);
+    expect(emails.filter((e) => e.status !== 200)).toEqual([]);
+    // Nothing reached any other path of the simulator (contacts included): only the token and the good email.
+    expect(new Set(simulator.received().map((r) => r.path))).toEqual(
+      new Set(['/oauth/token', AGENTLESS_EMAIL_PATH]),
+    );
 
     // Events with different keys are delivered concurrently, so they reach the DLQ in any order: sort by source.
     const sourceOffset = (m: { headers?: Record<string, unknown> }) =>
@@ -175,10 +202,10 @@ rules:
       what: 'the commit after the outage',
     });
     expect(running.bridge.health.paused).toBeUndefined();
-    // Still only the six poison events were dead-lettered: none during the outage.
+    // Still only the ten poison events were dead-lettered: none during the outage.
     const deadLettered = running.logs
       .records()
       .filter((r) => r['msg'] === 'delivery' && r['outcome'] === 'dead-lettered');
-    expect(deadLettered).toHaveLength(6);
+    expect(deadLettered).toHaveLength(10);
   });
 });

@@ -7,7 +7,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { writeRulesFile } from '../support/bridge.js';
+import { tempLedgerFile, writeRulesFile } from '../support/bridge.js';
 import { freePort } from '../support/kafka-broker.js';
 import { brokers, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
@@ -61,6 +61,7 @@ rules:
         GENESYS_CLIENT_ID: client.id,
         GENESYS_CLIENT_SECRET: client.secret,
         ADMIN_PORT: String(adminPort),
+        LEDGER_URL: tempLedgerFile(),
         LOG_LEVEL: 'debug',
         OTEL_SERVICE_NAME: 'geb-trace-test',
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,

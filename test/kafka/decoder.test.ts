@@ -317,4 +317,26 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     expect(error.code).toBe('REGISTRY_NOT_CONFIGURED');
     expect(error.disposition).toBe('pause');
   });
+
+  it('refuses a value over MAX_EVENT_BYTES before any registry lookup or parse', async () => {
+    const small = new Decoder({
+      registry: new SchemaRegistryClient({ url: fake.url, retries: 1, retryDelayMs: 1 }),
+      maxEventBytes: 64,
+    });
+    const atLimit = JSON.stringify({ note: 'x'.repeat(64 - 11) });
+    expect(Buffer.byteLength(atLimit)).toBe(64);
+    expect(await small.decode(message(atLimit, 'json.a'))).toEqual({
+      kind: 'event',
+      event: { note: 'x'.repeat(53) },
+    });
+    const before = fake.requests.length;
+    // An unknown schema id: decoding it would ask the registry.
+    for (const value of [frame(987654, Buffer.alloc(60)), Buffer.from(`${atLimit} `)]) {
+      const error = await failure(small.decode(message(value, 'json.a')));
+      expect(error.code).toBe('EVENT_TOO_LARGE');
+      expect(error.disposition).toBe('dead-letter');
+      expect(error.message).toBe('the value is 65 bytes, more than MAX_EVENT_BYTES (64)');
+    }
+    expect(fake.requests.length).toBe(before);
+  });
 });
