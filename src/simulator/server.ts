@@ -45,6 +45,11 @@ export interface SimulatorOptions {
   readonly tokenLifetimeS?: number;
   /** Genesys' status for invalid_client is unverified (400 or 401); the bridge must handle both. */
   readonly invalidClientStatus?: 400 | 401;
+  /**
+   * Domains the organisation has as Campaign-type email domains: an agentless email from any other domain is refused
+   * with a 400, as Genesys does. Left out: every domain is accepted.
+   */
+  readonly senderDomains?: readonly string[];
   /** Fixed delay before answering each API call (not the token endpoint), like a real network and backend. */
   readonly latencyMs?: number;
   /** Fault switches in force from the start (faults.ts); left out: none, and Genesys' rate limits. */
@@ -103,6 +108,7 @@ export class GenesysSimulator {
   readonly #received: ReceivedRequest[] = [];
   #tokenLifetimeS: number;
   readonly #invalidClientStatus: 400 | 401;
+  readonly #senderDomains: readonly string[] | undefined;
   #seq = 0;
   #tokensIssued = 0;
   #url = '';
@@ -123,6 +129,7 @@ export class GenesysSimulator {
       this.#clients.set(client.id, client.secret);
     this.#tokenLifetimeS = options.tokenLifetimeS ?? 86_400;
     this.#invalidClientStatus = options.invalidClientStatus ?? 401;
+    this.#senderDomains = options.senderDomains?.map((d) => d.toLowerCase());
     this.#server = createServer((req, res) => {
       this.#route(req, res).catch((error: unknown) => {
         if (!res.headersSent)
@@ -250,7 +257,11 @@ export class GenesysSimulator {
     if (await this.#injectFaults(req, res, path, correlationId)) return;
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
     if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
-      return this.#api(req, raw, res, correlationId, path, validateAgentlessEmail, (body) => ({
+      const validate = (body: unknown) => [
+        ...validateAgentlessEmail(body),
+        ...this.#senderDomainProblems(body),
+      ];
+      return this.#api(req, raw, res, correlationId, path, validate, (body) => ({
         id: randomUUID(),
         conversationId: randomUUID(),
         senderType: body['senderType'],
@@ -507,6 +518,17 @@ export class GenesysSimulator {
     record(body);
     res.setHeader('Retry-After', String(retryAfterS));
     this.#json(res, 429, body);
+  }
+
+  /** Genesys sends agentless email only from the organisation's Campaign-type domains. */
+  #senderDomainProblems(body: unknown): { fieldName: string; errorCode: string }[] {
+    const allowed = this.#senderDomains;
+    if (!allowed) return [];
+    const from = (body as { fromAddress?: { email?: unknown } } | null)?.fromAddress?.email;
+    const domain = typeof from === 'string' ? from.slice(from.lastIndexOf('@') + 1).toLowerCase() : '';
+    return allowed.includes(domain)
+      ? []
+      : [{ fieldName: 'fromAddress.email', errorCode: 'DOMAIN_NOT_CAMPAIGN_TYPE' }];
   }
 
   #admin(method: string, path: string, url: URL, res: ServerResponse, raw?: string): void {

@@ -34,7 +34,8 @@ describe('poison inputs on one partition are dead-lettered while the good event 
   let running: InProcessBridge;
 
   beforeAll(async () => {
-    simulator = await GenesysSimulator.start();
+    // The organisation's only Campaign-type email domain: Genesys refuses (400) email from any other.
+    simulator = await GenesysSimulator.start({ senderDomains: ['shop.example'] });
     registry = await FakeSchemaRegistry.start();
     await createTopic(topic);
     const rulesFile = await writeRulesFile(`
@@ -49,6 +50,15 @@ rules:
         to: { email: "{{ email }}" }
         subject: "{{ subject }}"
         text: "Notice"
+  - name: newsletter-email
+    topics: [${topic}]
+    match: { type: [Newsletter] }
+    action:
+      agentlessEmail:
+        from: { email: news@unverified.example }
+        to: { email: "{{ email }}" }
+        subject: "News"
+        text: "News"
   - name: notice-contact
     topics: [${topic}]
     match: { type: [Contact] }
@@ -108,6 +118,13 @@ rules:
         rule: 'notice-email',
       },
       {
+        // Valid as far as the bridge can tell; Genesys refuses the sender's domain (400): only Genesys knows.
+        value: Buffer.from(JSON.stringify({ type: 'Newsletter', email: 'bob@example.com' })),
+        code: 'GENESYS_REJECTED',
+        stage: 'deliver',
+        rule: 'newsletter-email',
+      },
+      {
         // Over MAX_EVENT_BYTES: not even parsed.
         value: Buffer.from(
           JSON.stringify({ type: 'Notice', email: 'bob@example.com', subject: 'x'.repeat(5000) }),
@@ -141,7 +158,11 @@ rules:
         textBody: 'Notice',
       },
     ]);
-    expect(emails.filter((e) => e.status !== 200)).toEqual([]);
+    // The one call Genesys refused: the newsletter from a domain that is not a Campaign-type domain.
+    const refused = emails.filter((e) => e.status !== 200);
+    expect(
+      refused.map((e) => [e.status, (e.response as { details: { fieldName: string }[] }).details]),
+    ).toEqual([[400, [{ fieldName: 'fromAddress.email', errorCode: 'DOMAIN_NOT_CAMPAIGN_TYPE' }]]]);
     // Nothing reached any other path of the simulator (contacts included): only the token and the good email.
     expect(new Set(simulator.received().map((r) => r.path))).toEqual(
       new Set(['/oauth/token', AGENTLESS_EMAIL_PATH]),
@@ -202,10 +223,10 @@ rules:
       what: 'the commit after the outage',
     });
     expect(running.bridge.health.paused).toBeUndefined();
-    // Still only the ten poison events were dead-lettered: none during the outage.
+    // Still only the eleven poison events were dead-lettered: none during the outage.
     const deadLettered = running.logs
       .records()
       .filter((r) => r['msg'] === 'delivery' && r['outcome'] === 'dead-lettered');
-    expect(deadLettered).toHaveLength(10);
+    expect(deadLettered).toHaveLength(11);
   });
 });
