@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Config } from './config.js';
 import { isBridgeError } from './errors.js';
 import { GenesysClient } from './genesys/client.js';
@@ -174,6 +175,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const stopWaits = new AbortController();
   const stopCalls = new AbortController();
+  // Every delivery in flight listens on both (its waits, its HTTP call): hundreds at once is expected, not a leak.
+  setMaxListeners(0, stopWaits.signal, stopCalls.signal);
   let consumer: RunningConsumer | undefined;
   const history = deliveriesHandler(ledger);
   const admin = await AdminServer.start({
