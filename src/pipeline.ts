@@ -1,4 +1,4 @@
-import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
+import { BridgeError, ShutdownError, isBridgeError } from './errors.js';
 import { genesysIdOf, recipientOf, requestFor } from './genesys/actions.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
@@ -157,7 +157,15 @@ export class Pipeline {
     ctx: HandleContext,
   ): Promise<DeliveryOutcome> {
     const gate = this.#deps.ledger;
-    const ref = gate?.ref(message, rule.name);
+    let key: string | undefined;
+    try {
+      key = ruleIdempotencyKey(rule, scope);
+    } catch (error) {
+      if (!isBridgeError(error)) throw error;
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      return 'dead-lettered';
+    }
+    const ref = gate?.ref(message, rule.name, key);
     if (gate && ref) {
       // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
       const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
@@ -169,7 +177,7 @@ export class Pipeline {
     } catch (error) {
       // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
       if (!isBridgeError(error)) throw error;
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key);
       return 'dead-lettered';
     }
     const request = requestFor(rendered);
@@ -246,6 +254,7 @@ export class Pipeline {
             log,
             ctx,
             attemptsBefore + attempt,
+            key,
           );
           return 'dead-lettered';
         }
@@ -385,11 +394,12 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
     attempts?: number,
+    idempotencyKey?: string,
   ): Promise<void> {
     const { code, message: reason } = error;
     const gate = this.#deps.ledger;
     const ref: (DeliveryRef & EventOrigin) | undefined =
-      rule === undefined ? undefined : gate?.ref(message, rule);
+      rule === undefined ? undefined : gate?.ref(message, rule, idempotencyKey);
     const failure = { errorCode: code, reason, correlationId: error.correlationId, attempts };
     // Recorded before the write too, so that a crash in between still leaves the final error in the history.
     if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
@@ -410,6 +420,19 @@ export class Pipeline {
       }
     }
   }
+}
+
+/**
+ * The rule's own idempotency key, rendered over the event; undefined when the rule has none (the default applies).
+ * Rendered even without a ledger, so that an event lacking the key's fields fails the same way with or without one.
+ */
+export function ruleIdempotencyKey(rule: Rule, scope: Record<string, unknown>): string | undefined {
+  if (rule.idempotencyKey === undefined) return undefined;
+  const key = rule.idempotencyKey.render(scope);
+  if (key === '') {
+    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${rule.idempotencyKey.field}: rendered an empty key`);
+  }
+  return key;
 }
 
 const HEARTBEAT_EVERY_MS = 3_000;

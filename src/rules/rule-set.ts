@@ -1,4 +1,5 @@
 import type { CompiledAction } from './action.js';
+import type { Template } from './template.js';
 import { valuesAt, type KafkaMeta, type Matcher, type PatternValue } from './pattern.js';
 
 export interface Rule {
@@ -8,6 +9,8 @@ export interface Rule {
   readonly action: CompiledAction;
   /** How a delivery left pending by an earlier run is resolved (docs/deliveries.md). */
   readonly delivery: DeliveryPolicy;
+  /** What tells two deliveries of this rule apart in the ledger. Absent: the event's topic/partition/offset. */
+  readonly idempotencyKey?: Template;
   /** Fields every match requires to hold one of a few exact values: what the index may use. */
   readonly exactFields?: readonly {
     readonly path: readonly string[];

@@ -8,7 +8,7 @@ import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
 import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
-import { TemplateSyntaxError } from './template.js';
+import { TemplateSyntaxError, compileTemplate } from './template.js';
 
 const require = createRequire(import.meta.url);
 const schema = require('../../schemas/rules.schema.json') as object;
@@ -46,6 +46,7 @@ interface RawRulesFile {
     match?: Pattern;
     action: RawAction;
     delivery?: DeliveryPolicy;
+    idempotencyKey?: string;
   }[];
 }
 
@@ -128,8 +129,17 @@ export function parseRules(text: string, source: string): RuleSet {
     // The pattern and the action are compiled apart, so that a mistake in one does not hide one in the other.
     const matches = attempt(index, () => compilePattern(rule.match));
     const action = attempt(index, () => compileAction(rule.action, 'action', readTemplateFile));
+    const idempotencyKey =
+      rule.idempotencyKey === undefined
+        ? undefined
+        : attempt(index, () => compileTemplate(rule.idempotencyKey as string, 'idempotencyKey', 'header'));
     // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
-    if (matches && action && rule.enabled !== false) {
+    if (
+      matches &&
+      action &&
+      (rule.idempotencyKey === undefined || idempotencyKey) &&
+      rule.enabled !== false
+    ) {
       rules.push({
         name: rule.name,
         topics: Object.freeze([...rule.topics]),
@@ -138,6 +148,7 @@ export function parseRules(text: string, source: string): RuleSet {
         exactFields: exactFields(rule.match),
         // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
         delivery: rule.delivery ?? 'at-most-once',
+        ...(idempotencyKey && { idempotencyKey }),
       });
     }
   });
