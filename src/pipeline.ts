@@ -20,6 +20,8 @@ export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
   readonly rules: () => RuleSet;
   readonly genesys: GenesysSender;
+  /** The sender of a rule that names a connection of the rules file; absent: every rule sends through `genesys`. */
+  readonly senderFor?: (rule: Rule) => GenesysSender;
   readonly deadLetters: DeadLetterWriter;
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
@@ -209,6 +211,7 @@ export class Pipeline {
         );
     }
 
+    const sender = this.#deps.senderFor?.(rule) ?? this.#deps.genesys;
     // Whether a call may have reached Genesys: then a stop must leave the claim pending (in doubt), not forget it.
     let mayHaveReached = false;
     const firstTryAtMs = Date.now();
@@ -229,7 +232,7 @@ export class Pipeline {
     for (let attempt = 1; ; attempt++) {
       let response;
       try {
-        response = await this.#deps.genesys.send(request, ctx.callSignal, {
+        response = await sender.send(request, ctx.callSignal, {
           waitSignal: ctx.stopSignal,
           heartbeat,
         });

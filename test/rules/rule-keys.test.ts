@@ -16,9 +16,9 @@ rules:
         text: "Thanks"
 `;
 
-function refusal(text: string): RulesFileError {
+function refusal(text: string, env: NodeJS.ProcessEnv = {}): RulesFileError {
   try {
-    parseRules(text, 'rules.yaml');
+    parseRules(text, 'rules.yaml', env);
   } catch (error) {
     expect(error).toBeInstanceOf(RulesFileError);
     return error as RulesFileError;
@@ -58,5 +58,111 @@ describe('idempotencyKey', () => {
 
   it('refuses an empty key', () => {
     expect(refusal(withKey('')).problems[0]?.path).toBe('rules[0].idempotencyKey');
+  });
+});
+
+const withConnections = (connections: string, ruleConnection = 'eu') => `version: 1
+connections:
+${connections}
+rules:
+  - name: receipt
+    topics: [shop.orders]
+    connection: ${ruleConnection}
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer.email }}" }
+        text: "Thanks"
+`;
+
+describe('connections', () => {
+  const env = { EU_ID: 'eu-client', EU_SECRET: 's3cret-value' };
+
+  it('resolves ${NAME} from the environment, a region to its URLs, and hands the rule its connection', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: "\${EU_ID}"
+    clientSecret: "\${EU_SECRET}"`);
+    const rules = parseRules(text, 'rules.yaml', env);
+    const connection = rules.rules[0]?.connection;
+    expect(connection).toMatchObject({
+      name: 'eu',
+      apiBaseUrl: 'https://api.mypurecloud.ie',
+      tokenUrl: 'https://login.mypurecloud.ie/oauth/token',
+      clientId: 'eu-client',
+    });
+    expect(connection?.clientSecret.reveal()).toBe('s3cret-value');
+    // The secret is held in a Secret: it does not leak through JSON or string conversion.
+    expect(JSON.stringify(rules.connections.get('eu'))).not.toContain('s3cret-value');
+  });
+
+  it('accepts apiUrl and loginUrl instead of a region, and a literal client id', () => {
+    const text = withConnections(`  eu:
+    apiUrl: http://127.0.0.1:9/
+    loginUrl: http://127.0.0.1:9
+    clientId: literal-id
+    clientSecret: "\${EU_SECRET}"`);
+    expect(parseRules(text, 'rules.yaml', env).rules[0]?.connection).toMatchObject({
+      apiBaseUrl: 'http://127.0.0.1:9',
+      tokenUrl: 'http://127.0.0.1:9/oauth/token',
+      clientId: 'literal-id',
+    });
+  });
+
+  it('names a missing environment variable at its line and column', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: "\${EU_ID}"
+    clientSecret: "\${MISSING_SECRET}"`);
+    const { problems, message } = refusal(text, env);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'connections.eu.clientSecret',
+        line: 6,
+        column: 5,
+        message: 'environment variable MISSING_SECRET is not set',
+      }),
+    ]);
+    expect(message).toContain('rules.yaml:6:5');
+  });
+
+  it('refuses a client secret written in the file, without repeating it', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: id
+    clientSecret: pasted-secret`);
+    const error = refusal(text, env);
+    expect(error.problems[0]).toMatchObject({ path: 'connections.eu.clientSecret', line: 6 });
+    expect(error.message).not.toContain('pasted-secret');
+  });
+
+  it('refuses an unknown region, a connection without region or URLs, and a rule naming no connection', () => {
+    const text = withConnections(
+      `  eu:
+    region: mypurecloud.nowhere
+    clientId: id
+    clientSecret: "\${EU_SECRET}"
+  us:
+    clientId: id
+    clientSecret: "\${EU_SECRET}"`,
+      'apac',
+    );
+    expect(refusal(text, env).problems.map((p) => p.path)).toEqual([
+      'connections.eu.region',
+      'connections.us',
+      'rules[0].connection',
+    ]);
+  });
+
+  it('keeps unknown keys errors', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: id
+    clientSecret: "\${EU_SECRET}"
+    scope: all`);
+    expect(refusal(text, env).problems[0]).toMatchObject({
+      path: 'connections.eu.scope',
+      message: 'unknown key "scope"',
+    });
   });
 });
