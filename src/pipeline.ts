@@ -164,6 +164,12 @@ export class Pipeline {
       key = ruleIdempotencyKey(rule, scope);
     } catch (error) {
       if (!isBridgeError(error)) throw error;
+      // Without its key the delivery is recorded under the event's coordinates: a redelivery finds it there.
+      const fallback = gate?.ref(message, rule.name);
+      if (gate && fallback) {
+        const known = await this.#recording(() => gate.ledger.lookup(fallback), log, ctx);
+        if (known && known.state !== 'pending') return this.#skip(gate, fallback, known, log, ctx);
+      }
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
       return 'dead-lettered';
     }

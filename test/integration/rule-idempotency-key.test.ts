@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile } from '../support/bridge.js';
+import { startTestBridge, tempLedgerFile, writeRulesFile } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 describe("a rule's idempotencyKey (real broker, simulator, embedded ledger)", () => {
@@ -38,33 +38,49 @@ rules:
       { key: 'order-1', value: order },
       { key: 'order-2', value: { customer: { email: 'bob@example.com' } } },
     ]);
-    const groupId = uniqueName('geb-idem');
-    const running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
-      KAFKA_GROUP_ID: groupId,
-      RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
-    });
-    try {
-      await waitFor(async () => (await committedOffsets(groupId, topic)).get(0) === 3, {
-        what: 'the three events to be committed',
+    const ledgerUrl = tempLedgerFile();
+    const run = async () => {
+      const groupId = uniqueName('geb-idem');
+      const running = await startTestBridge({
+        KAFKA_BROKERS: brokers().join(','),
+        KAFKA_GROUP_ID: groupId,
+        RULES_FILE: rulesFile,
+        GENESYS_API_URL: simulator.url,
+        GENESYS_LOGIN_URL: simulator.url,
+        GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
+        GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+        LEDGER_URL: ledgerUrl,
       });
-    } finally {
-      await running.bridge.close();
-    }
+      try {
+        await waitFor(async () => (await committedOffsets(groupId, topic)).get(0) === 3, {
+          what: 'the three events to be committed',
+        });
+      } finally {
+        await running.bridge.close();
+      }
+      return (
+        running.logs
+          .records()
+          .filter((r) => r['msg'] === 'delivery')
+          .map((r) => [r['outcome'], r['idempotencyKey'] ?? r['code']])
+          // Events of different Kafka keys run concurrently: their log lines come in any order.
+          .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+      );
+    };
+    const outcomes = await run();
     expect(simulator.received(AGENTLESS_EMAIL_PATH)).toHaveLength(1);
-    const outcomes = running.logs
-      .records()
-      .filter((r) => r['msg'] === 'delivery')
-      .map((r) => [r['outcome'], r['idempotencyKey'] ?? r['code']]);
     expect(outcomes).toEqual([
-      ['sent', undefined],
-      ['skipped', 'receipt-A-1'],
       // The third event has no orderId: its key cannot be rendered, so it is dead-lettered like any template.
       ['dead-lettered', 'TEMPLATE_VARIABLE_MISSING'],
+      ['sent', undefined],
+      ['skipped', 'receipt-A-1'],
     ]);
+    // Another group on the same ledger: nothing is sent or dead-lettered again.
+    expect(await run()).toEqual([
+      ['skipped', `${topic}/0/2`],
+      ['skipped', 'receipt-A-1'],
+      ['skipped', 'receipt-A-1'],
+    ]);
+    expect(simulator.received(AGENTLESS_EMAIL_PATH)).toHaveLength(1);
   });
 });
