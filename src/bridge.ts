@@ -1,11 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import type { Config } from './config.js';
 import { isBridgeError } from './errors.js';
-import { GenesysClient } from './genesys/client.js';
-import { ContactBatcher } from './genesys/contact-batcher.js';
 import { createHttp } from './genesys/http.js';
-import { RateLimiter } from './genesys/rate-limiter.js';
-import { TokenProvider } from './genesys/token-provider.js';
+import { GenesysConnections, createGenesysConnection } from './genesys/connections.js';
+import type { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka, kafkaStartupError } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
@@ -61,22 +59,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const metrics = new Metrics();
   const http = createHttp({ requestTimeoutMs: config.genesys.requestTimeoutMs });
-  const tokens = new TokenProvider({
-    tokenUrl: config.genesys.tokenUrl,
-    clientId: config.genesys.clientId,
-    clientSecret: config.genesys.clientSecret,
-    http,
-    logger: logger.child({ component: 'token-provider' }),
-    metrics,
-  });
+  const connectionDeps = { http, rateLimits: config.rateLimits, logger, metrics };
+  const fallback = createGenesysConnection(config.genesys, connectionDeps);
+  const { tokens, limiter } = fallback;
+  const connections = new GenesysConnections(fallback, connectionDeps);
   const { rateLimits } = config;
-  const limiter = new RateLimiter({
-    perClient: { limit: rateLimits.perClient, windowMs: rateLimits.windowMs },
-    orgByAction: { agentlessEmail: { limit: rateLimits.agentlessEmailOrg, windowMs: rateLimits.windowMs } },
-    redisUrl: rateLimits.redisUrl,
-    redisKeyPrefix: rateLimits.redisKeyPrefix,
-    logger: logger.child({ component: 'rate-limiter' }),
-  });
   if (rateLimits.redisUrl) {
     // Not fatal: until Redis answers, deliveries retry (and pause if it stays away), as for Genesys itself.
     await limiter.ready().then(
@@ -84,13 +71,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       (error: unknown) => logger.error({ code: 'RATE_LIMIT_STORE_UNAVAILABLE' }, (error as Error).message),
     );
   }
-  const genesys = new GenesysClient({
-    apiBaseUrl: config.genesys.apiBaseUrl,
-    http,
-    tokens,
-    limiter,
-    metrics,
-  });
   const health = new Health();
   health.onChange((paused) => {
     metrics.paused.reset();
@@ -109,6 +89,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       }
     },
   );
+
+  for (const connection of rules.connections.values()) connections.connectionFor(connection);
 
   const retentionMs = config.ledger.retentionDays * DAY_MS;
   const ledger = await openLedger(config.ledger.url, { retentionMs });
@@ -154,7 +136,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const pipeline = new Pipeline({
     rules: () => reloader.current,
-    genesys: new ContactBatcher(genesys),
+    genesys: connections.fallback.sender,
+    senderFor: (rule) => connections.senderFor(rule.connection),
     deadLetters,
     health,
     retryPolicy: options.retryPolicy ?? {
@@ -245,6 +228,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     clearInterval(expiry);
     await ledger.close();
     await limiter.close();
+    await connections.close();
     throw kafkaStartupError(error, config.kafka.security);
   }
   const running = consumer;
@@ -264,6 +248,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       });
       await deadLetters.disconnect();
       await limiter.close();
+      await connections.close();
     } finally {
       stopCalls.abort();
       await admin.close();

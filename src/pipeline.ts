@@ -1,4 +1,4 @@
-import { ShutdownError, isBridgeError, type BridgeError } from './errors.js';
+import { BridgeError, ShutdownError, isBridgeError } from './errors.js';
 import { genesysIdOf, recipientOf } from './genesys/actions.js';
 import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
@@ -21,6 +21,8 @@ export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
   readonly rules: () => RuleSet;
   readonly genesys: GenesysSender;
+  /** The sender of a rule that names a connection of the rules file; absent: every rule sends through `genesys`. */
+  readonly senderFor?: (rule: Rule) => GenesysSender;
   readonly deadLetters: DeadLetterWriter;
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
@@ -158,7 +160,21 @@ export class Pipeline {
     ctx: HandleContext,
   ): Promise<DeliveryOutcome> {
     const gate = this.#deps.ledger;
-    const ref = gate?.ref(message, rule.name);
+    let key: string | undefined;
+    try {
+      key = ruleIdempotencyKey(rule, scope);
+    } catch (error) {
+      if (!isBridgeError(error)) throw error;
+      // Without its key the delivery is recorded under the event's coordinates: a redelivery finds it there.
+      const fallback = gate?.ref(message, rule.name);
+      if (gate && fallback) {
+        const known = await this.#recording(() => gate.ledger.lookup(fallback), log, ctx);
+        if (known && known.state !== 'pending') return this.#skip(gate, fallback, known, log, ctx);
+      }
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      return 'dead-lettered';
+    }
+    const ref = gate?.ref(message, rule.name, key);
     if (gate && ref) {
       // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
       const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
@@ -172,7 +188,7 @@ export class Pipeline {
     } catch (error) {
       // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
       if (!isBridgeError(error)) throw error;
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key);
       return 'dead-lettered';
     }
     const recipient = personalDataHash(recipientOf(rendered));
@@ -203,6 +219,7 @@ export class Pipeline {
         );
     }
 
+    const sender = this.#deps.senderFor?.(rule) ?? this.#deps.genesys;
     // Whether a call may have reached Genesys: then a stop must leave the claim pending (in doubt), not forget it.
     let mayHaveReached = false;
     const firstTryAtMs = Date.now();
@@ -223,7 +240,7 @@ export class Pipeline {
     for (let attempt = 1; ; attempt++) {
       let response;
       try {
-        response = await this.#deps.genesys.send(request, ctx.callSignal, {
+        response = await sender.send(request, ctx.callSignal, {
           waitSignal: ctx.stopSignal,
           heartbeat,
         });
@@ -248,6 +265,7 @@ export class Pipeline {
             log,
             ctx,
             attemptsBefore + attempt,
+            key,
           );
           return 'dead-lettered';
         }
@@ -387,11 +405,12 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
     attempts?: number,
+    idempotencyKey?: string,
   ): Promise<void> {
     const { code, message: reason } = error;
     const gate = this.#deps.ledger;
     const ref: (DeliveryRef & EventOrigin) | undefined =
-      rule === undefined ? undefined : gate?.ref(message, rule);
+      rule === undefined ? undefined : gate?.ref(message, rule, idempotencyKey);
     const failure = { errorCode: code, reason, correlationId: error.correlationId, attempts };
     // Recorded before the write too, so that a crash in between still leaves the final error in the history.
     if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
@@ -427,6 +446,19 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(child) : value;
     },
   });
+}
+
+/**
+ * The rule's own idempotency key, rendered over the event; undefined when the rule has none (the default applies).
+ * Rendered even without a ledger, so that an event lacking the key's fields fails the same way with or without one.
+ */
+export function ruleIdempotencyKey(rule: Rule, scope: Record<string, unknown>): string | undefined {
+  if (rule.idempotencyKey === undefined) return undefined;
+  const key = rule.idempotencyKey.render(scope);
+  if (key === '') {
+    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${rule.idempotencyKey.field}: rendered an empty key`);
+  }
+  return key;
 }
 
 const HEARTBEAT_EVERY_MS = 3_000;

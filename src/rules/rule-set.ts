@@ -1,4 +1,6 @@
 import type { CompiledAction } from './action.js';
+import type { Template } from './template.js';
+import type { Connection } from './connection.js';
 import { valuesAt, type KafkaMeta, type Matcher, type PatternValue } from './pattern.js';
 
 export interface Rule {
@@ -8,6 +10,10 @@ export interface Rule {
   readonly action: CompiledAction;
   /** How a delivery left pending by an earlier run is resolved (docs/deliveries.md). */
   readonly delivery: DeliveryPolicy;
+  /** What tells two deliveries of this rule apart in the ledger. Absent: the event's topic/partition/offset. */
+  readonly idempotencyKey?: Template;
+  /** The rules file's connection this rule sends through. Absent: the one of the GENESYS_* variables. */
+  readonly connection?: Connection;
   /** Fields every match requires to hold one of a few exact values: what the index may use. */
   readonly exactFields?: readonly {
     readonly path: readonly string[];
@@ -34,12 +40,19 @@ export class RuleSet {
   readonly rules: readonly Rule[];
   /** Template files the rules read, for watching alongside the rules file. */
   readonly files: readonly string[];
+  /** The rules file's named Genesys connections, by name. */
+  readonly connections: ReadonlyMap<string, Connection>;
   readonly #byTopic = new Map<string, TopicIndex>();
   #evaluated = 0;
 
-  constructor(rules: readonly Rule[], files: readonly string[] = []) {
+  constructor(
+    rules: readonly Rule[],
+    files: readonly string[] = [],
+    connections: ReadonlyMap<string, Connection> = new Map(),
+  ) {
     this.rules = Object.freeze([...rules]);
     this.files = Object.freeze([...files]);
+    this.connections = connections;
     const perTopic = new Map<string, Rule[]>();
     for (const rule of rules) {
       for (const topic of rule.topics) {

@@ -8,7 +8,8 @@ import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
 import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
-import { TemplateSyntaxError } from './template.js';
+import { resolveConnection, type Connection, type RawConnection } from './connection.js';
+import { TemplateSyntaxError, compileTemplate } from './template.js';
 
 const require = createRequire(import.meta.url);
 const schema = require('../../schemas/rules.schema.json') as object;
@@ -39,6 +40,7 @@ export class RulesFileError extends BridgeError {
 
 interface RawRulesFile {
   readonly version: 1;
+  readonly connections?: Readonly<Record<string, RawConnection>>;
   readonly rules: readonly {
     name: string;
     topics: string[];
@@ -46,6 +48,8 @@ interface RawRulesFile {
     match?: Pattern;
     action: RawAction;
     delivery?: DeliveryPolicy;
+    idempotencyKey?: string;
+    connection?: string;
   }[];
 }
 
@@ -64,9 +68,9 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
 
 /**
  * Parses and validates a rules document (YAML, or JSON which YAML includes) into a RuleSet. Template files
- * (`html: { file: … }`) are read relative to the directory of `source`.
+ * (`html: { file: … }`) are read relative to the directory of `source`; `${NAME}` in connections from `env`.
  */
-export function parseRules(text: string, source: string): RuleSet {
+export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv = process.env): RuleSet {
   const files: string[] = [];
   const readTemplateFile = (file: string) => {
     const path = resolve(dirname(source), file);
@@ -108,6 +112,7 @@ export function parseRules(text: string, source: string): RuleSet {
   // schema is compiled even when another did not, so one run shows the author every mistake.
   const problems: RuleProblem[] = [];
   const brokenRules = new Set<number>();
+  let brokenConnections = false;
   if (!validate(data)) {
     const errors = validate.errors ?? [];
     problems.push(...schemaProblems(errors, at));
@@ -115,6 +120,20 @@ export function parseRules(text: string, source: string): RuleSet {
       const index = /^\/rules\/(\d+)/.exec(e.instancePath)?.[1];
       if (index !== undefined) brokenRules.add(Number(index));
       else if (e.instancePath === '' || e.instancePath === '/rules') brokenRules.add(-1);
+      else if (e.instancePath.startsWith('/connections')) brokenConnections = true;
+    }
+  }
+  const connections = new Map<string, Connection>();
+  const rawConnections =
+    isRulesArray(data) && !brokenRules.has(-1) && !brokenConnections ? (data.connections ?? {}) : {};
+  for (const [name, raw] of Object.entries(rawConnections)) {
+    const resolved = resolveConnection(name, raw, env);
+    if (Array.isArray(resolved)) {
+      for (const p of resolved) {
+        problems.push(at(['connections', name], p.message, p.field === '' ? undefined : p.field));
+      }
+    } else {
+      connections.set(name, resolved);
     }
   }
   const rawRules = isRulesArray(data) ? data.rules : [];
@@ -122,14 +141,27 @@ export function parseRules(text: string, source: string): RuleSet {
   const seen = new Set<string>();
   rawRules.forEach((rule, index) => {
     if (brokenRules.has(index) || brokenRules.has(-1)) return;
+    if (rule.connection !== undefined && !(rule.connection in rawConnections))
+      problems.push(
+        at(['rules', index, 'connection'], `no connection named "${rule.connection}" under connections`),
+      );
     if (seen.has(rule.name))
       problems.push(at(['rules', index, 'name'], `rule name "${rule.name}" is used twice`));
     seen.add(rule.name);
     // The pattern and the action are compiled apart, so that a mistake in one does not hide one in the other.
     const matches = attempt(index, () => compilePattern(rule.match));
     const action = attempt(index, () => compileAction(rule.action, 'action', readTemplateFile));
+    const idempotencyKey =
+      rule.idempotencyKey === undefined
+        ? undefined
+        : attempt(index, () => compileTemplate(rule.idempotencyKey as string, 'idempotencyKey', 'header'));
     // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
-    if (matches && action && rule.enabled !== false) {
+    if (
+      matches &&
+      action &&
+      (rule.idempotencyKey === undefined || idempotencyKey) &&
+      rule.enabled !== false
+    ) {
       rules.push({
         name: rule.name,
         topics: Object.freeze([...rule.topics]),
@@ -138,6 +170,10 @@ export function parseRules(text: string, source: string): RuleSet {
         exactFields: exactFields(rule.match),
         // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
         delivery: rule.delivery ?? 'at-most-once',
+        ...(idempotencyKey && { idempotencyKey }),
+        ...(rule.connection !== undefined && connections.has(rule.connection)
+          ? { connection: connections.get(rule.connection) }
+          : {}),
       });
     }
   });
@@ -162,7 +198,7 @@ export function parseRules(text: string, source: string): RuleSet {
   }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
-  return new RuleSet(rules, files);
+  return new RuleSet(rules, files, connections);
 }
 
 function segmentsOf(field: string): (string | number)[] {

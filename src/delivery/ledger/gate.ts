@@ -35,10 +35,11 @@ export class DeliveryGate {
     return `${message.topic}/${message.partition}/${message.offset}`;
   }
 
-  ref(message: InboundMessage, rule: string): DeliveryRef & EventOrigin {
+  /** `idempotencyKey`: the rule's own key (its `idempotencyKey` template rendered), overriding the default. */
+  ref(message: InboundMessage, rule: string, idempotencyKey?: string): DeliveryRef & EventOrigin {
     return {
       rule,
-      idempotencyKey: this.idempotencyKey(message),
+      idempotencyKey: idempotencyKey ?? this.idempotencyKey(message),
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { isBridgeError } from '../../src/errors.js';
+import { ruleIdempotencyKey } from '../../src/pipeline.js';
+import { RulesFileError, parseRules } from '../../src/rules/rules-file.js';
+import { templateScope } from '../../src/rules/template.js';
+
+const withKey = (key: string) => `version: 1
+rules:
+  - name: receipt
+    topics: [shop.orders]
+    idempotencyKey: ${JSON.stringify(key)}
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer.email }}" }
+        text: "Thanks"
+`;
+
+function refusal(text: string, env: NodeJS.ProcessEnv = {}): RulesFileError {
+  try {
+    parseRules(text, 'rules.yaml', env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(RulesFileError);
+    return error as RulesFileError;
+  }
+  throw new Error('expected the rules file to be refused');
+}
+
+describe('idempotencyKey', () => {
+  it('renders the rule template over the event', () => {
+    const [rule] = parseRules(withKey('order-{{ orderId }}'), 'rules.yaml').rules;
+    expect(ruleIdempotencyKey(rule!, templateScope({ orderId: 'A-1' }))).toBe('order-A-1');
+  });
+
+  it('is undefined without a template, so the default (the coordinates) applies', () => {
+    const text = withKey('x').replace(/ {4}idempotencyKey: .*\n/, '');
+    const [rule] = parseRules(text, 'rules.yaml').rules;
+    expect(ruleIdempotencyKey(rule!, {})).toBeUndefined();
+  });
+
+  it('fails the delivery with TEMPLATE_VARIABLE_MISSING when the event lacks a field, or renders empty', () => {
+    const [rule] = parseRules(withKey('{{ orderId }}'), 'rules.yaml').rules;
+    for (const event of [{}, { orderId: '' }]) {
+      let caught: unknown;
+      try {
+        ruleIdempotencyKey(rule!, templateScope(event));
+      } catch (error) {
+        caught = error;
+      }
+      expect(isBridgeError(caught) && caught.code).toBe('TEMPLATE_VARIABLE_MISSING');
+    }
+  });
+
+  it('reports a template syntax error at its line', () => {
+    const [problem] = refusal(withKey('{{ orderId ')).problems;
+    expect(problem).toMatchObject({ path: 'rules[0].idempotencyKey', line: 5 });
+  });
+
+  it('refuses an empty key', () => {
+    expect(refusal(withKey('')).problems[0]?.path).toBe('rules[0].idempotencyKey');
+  });
+});
+
+const withConnections = (connections: string, ruleConnection = 'eu') => `version: 1
+connections:
+${connections}
+rules:
+  - name: receipt
+    topics: [shop.orders]
+    connection: ${ruleConnection}
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer.email }}" }
+        text: "Thanks"
+`;
+
+describe('connections', () => {
+  const env = { EU_ID: 'eu-client', EU_SECRET: 's3cret-value' };
+
+  it('resolves ${NAME} from the environment, a region to its URLs, and hands the rule its connection', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: "\${EU_ID}"
+    clientSecret: "\${EU_SECRET}"`);
+    const rules = parseRules(text, 'rules.yaml', env);
+    const connection = rules.rules[0]?.connection;
+    expect(connection).toMatchObject({
+      name: 'eu',
+      apiBaseUrl: 'https://api.mypurecloud.ie',
+      tokenUrl: 'https://login.mypurecloud.ie/oauth/token',
+      clientId: 'eu-client',
+    });
+    expect(connection?.clientSecret.reveal()).toBe('s3cret-value');
+    // The secret is held in a Secret: it does not leak through JSON or string conversion.
+    expect(JSON.stringify(rules.connections.get('eu'))).not.toContain('s3cret-value');
+  });
+
+  it('accepts apiUrl and loginUrl instead of a region, and a literal client id', () => {
+    const text = withConnections(`  eu:
+    apiUrl: http://127.0.0.1:9/
+    loginUrl: http://127.0.0.1:9
+    clientId: literal-id
+    clientSecret: "\${EU_SECRET}"`);
+    expect(parseRules(text, 'rules.yaml', env).rules[0]?.connection).toMatchObject({
+      apiBaseUrl: 'http://127.0.0.1:9',
+      tokenUrl: 'http://127.0.0.1:9/oauth/token',
+      clientId: 'literal-id',
+    });
+  });
+
+  it('names a missing environment variable at its line and column', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: "\${EU_ID}"
+    clientSecret: "\${MISSING_SECRET}"`);
+    const { problems, message } = refusal(text, env);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'connections.eu.clientSecret',
+        line: 6,
+        column: 5,
+        message: 'environment variable MISSING_SECRET is not set',
+      }),
+    ]);
+    expect(message).toContain('rules.yaml:6:5');
+  });
+
+  it('refuses a client secret written in the file, without repeating it', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: id
+    clientSecret: pasted-secret`);
+    const error = refusal(text, env);
+    expect(error.problems[0]).toMatchObject({ path: 'connections.eu.clientSecret', line: 6 });
+    expect(error.message).not.toContain('pasted-secret');
+  });
+
+  it('refuses an unknown region, a connection without region or URLs, and a rule naming no connection', () => {
+    const text = withConnections(
+      `  eu:
+    region: mypurecloud.nowhere
+    clientId: id
+    clientSecret: "\${EU_SECRET}"
+  us:
+    clientId: id
+    clientSecret: "\${EU_SECRET}"`,
+      'apac',
+    );
+    expect(refusal(text, env).problems.map((p) => p.path)).toEqual([
+      'connections.eu.region',
+      'connections.us',
+      'rules[0].connection',
+    ]);
+  });
+
+  it('keeps unknown keys errors', () => {
+    const text = withConnections(`  eu:
+    region: mypurecloud.ie
+    clientId: id
+    clientSecret: "\${EU_SECRET}"
+    scope: all`);
+    expect(refusal(text, env).problems[0]).toMatchObject({
+      path: 'connections.eu.scope',
+      message: 'unknown key "scope"',
+    });
+  });
+});
