@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { writeRulesFile } from '../support/bridge.js';
+import { writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { brokers, createTopic, uniqueName } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,10 +42,7 @@ describe('geb config', () => {
       RULES_FILE: await writeRulesFile(
         `version: 1\nrules:\n  - name: r\n    topics: [${topic}]\n    action:\n      agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ e }}" }, text: x }\n`,
       ),
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
     };
   });
   afterAll(() => simulator?.close());

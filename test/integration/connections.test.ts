@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile } from '../support/bridge.js';
+import { startTestBridge, writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EU_CLIENT = { id: 'eu-client', secret: 'eu-secret-from-env' };
@@ -61,10 +61,7 @@ rules:
       KAFKA_BROKERS: brokers().join(','),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: home.url,
-      GENESYS_LOGIN_URL: home.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(home),
     });
     try {
       await waitFor(async () => (await committedOffsets(groupId, topic)).get(0) === 1, {

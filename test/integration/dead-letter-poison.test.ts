@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
   brokers,
   committedOffsets,
@@ -72,10 +72,7 @@ rules:
         KAFKA_BROKERS: brokers().join(','),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: rulesFile,
-        GENESYS_API_URL: simulator.url,
-        GENESYS_LOGIN_URL: simulator.url,
-        GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-        GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+        ...simulatorEnv(simulator),
         SCHEMA_REGISTRY_URL: registry.url,
         MAX_EVENT_BYTES: '4096',
       },

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, tempLedgerFile, writeRulesFile, type ChildBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import {
+  spawnBridge,
+  tempLedgerFile,
+  writeRulesFile,
+  type ChildBridge,
+  simulatorEnv,
+} from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { ledgerRecords } from '../support/ledger.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../support/postgres.js';
@@ -73,10 +79,7 @@ rules:
         // The group reassigns a killed member's partitions after this long; the broker in tests allows 1 s.
         KAFKA_SESSION_TIMEOUT_MS: '2000',
         RULES_FILE: rulesFile,
-        GENESYS_API_URL: simulator.url,
-        GENESYS_LOGIN_URL: simulator.url,
-        GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-        GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+        ...simulatorEnv(simulator),
         LEDGER_URL: ledger.url,
         LOG_LEVEL: 'warn',
         MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { ledgerRecords } from '../support/ledger.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../support/postgres.js';
@@ -54,10 +54,7 @@ rules:
       KAFKA_CLIENT_ID: name,
       KAFKA_SESSION_TIMEOUT_MS: '6000',
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       LEDGER_URL: ledgerUrl,
       LOG_LEVEL: 'info',
     });

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileLedger } from '../../src/delivery/ledger/file-ledger.js';
 import { deliveriesHandler } from '../../src/delivery/ledger/history.js';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, tempLedgerFile, writeRulesFile } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, tempLedgerFile, writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,10 +38,7 @@ describe('the delivery ledger in the pipeline (real broker, simulator, embedded 
     KAFKA_BROKERS: brokers().join(','),
     KAFKA_GROUP_ID: groupId,
     RULES_FILE: rulesFile,
-    GENESYS_API_URL: simulator.url,
-    GENESYS_LOGIN_URL: simulator.url,
-    GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-    GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+    ...simulatorEnv(simulator),
     LEDGER_URL: ledgerUrl,
   });
   const runUntilCommitted = async (groupId: string) => {

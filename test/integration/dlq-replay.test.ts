@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
   brokers,
   committedOffsets,
@@ -43,10 +43,7 @@ describe('geb dlq replay', () => {
     KAFKA_BROKERS: brokers().join(','),
     KAFKA_GROUP_ID: groupId,
     RULES_FILE: await writeRulesFile(rulesYaml),
-    GENESYS_API_URL: simulator.url,
-    GENESYS_LOGIN_URL: simulator.url,
-    GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-    GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+    ...simulatorEnv(simulator),
   });
 
   beforeAll(async () => {

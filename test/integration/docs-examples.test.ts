@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { rulesCommand, type DryRunResult } from '../../src/commands/rules.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, type InProcessBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import { readDocExamples, type DocExample } from '../support/docs-examples.js';
 import { brokers, committedOffsets, kafka, produce, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -116,10 +116,7 @@ describe('every example of docs/rules.md: `geb rules test` prints exactly what t
       KAFKA_BROKERS: brokers().join(','),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: join(dir, 'rules.yaml'),
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
     });
   });
 

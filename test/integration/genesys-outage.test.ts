@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, type InProcessBridge } from '../support/bridge.js';
-import {
-  createTopicSafely,
-  expectEachOnce,
-  orderEmailRules,
-  orderEvents,
-  recordCount,
-} from '../support/deliveries.js';
-import { brokers, committedOffsets, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import { expectEachOnce, orderEmailRules, orderEvents, recordCount } from '../support/deliveries.js';
+import { brokers, committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
 
 const EVENTS = 20;
 const PARTITIONS = 4;
@@ -23,15 +17,12 @@ describe('30 seconds of 503 from Genesys', () => {
 
   beforeAll(async () => {
     simulator = await GenesysSimulator.start({ faults: { failureRates: { '503': 1 } } });
-    await createTopicSafely(topic, PARTITIONS);
+    await createTopic(topic, PARTITIONS);
     running = await startTestBridge({
       KAFKA_BROKERS: brokers().join(','),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: await orderEmailRules(topic),
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       GENESYS_CLIENT_RATE_LIMIT: '1000000',
       GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000',
       // Short backoff so that recovery shows within seconds; the bounds are the defaults' order of magnitude.

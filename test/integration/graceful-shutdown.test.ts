@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 120;
@@ -39,10 +39,7 @@ rules:
       KAFKA_BROKERS: brokers().join(','),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       PARTITION_MAX_IN_FLIGHT: '4',
       // Only the commit at shutdown counts: the periodic one must not be what saves the test.
       KAFKA_COMMIT_INTERVAL_MS: '600000',
@@ -118,10 +115,7 @@ rules:
         subject: "{{ seq }}"
         text: "Event {{ seq }}."
 `),
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       SHUTDOWN_GRACE_MS: '60000',
     });
     await waitFor(() => simulator.maxConcurrentApiCalls >= 1, {

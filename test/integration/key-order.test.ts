@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 60;
@@ -31,10 +31,7 @@ rules:
       KAFKA_BROKERS: brokers().join(','),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       PARTITION_MAX_IN_FLIGHT: '6',
       // Smaller than the topic: fetching must pause at the bound and the rest be fetched again later.
       PARTITION_MAX_QUEUED: '20',

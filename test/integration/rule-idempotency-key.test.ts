@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, tempLedgerFile, writeRulesFile } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, tempLedgerFile, writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 describe("a rule's idempotencyKey (real broker, simulator, embedded ledger)", () => {
@@ -45,10 +45,7 @@ rules:
         KAFKA_BROKERS: brokers().join(','),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: rulesFile,
-        GENESYS_API_URL: simulator.url,
-        GENESYS_LOGIN_URL: simulator.url,
-        GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-        GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+        ...simulatorEnv(simulator),
         LEDGER_URL: ledgerUrl,
       });
       try {

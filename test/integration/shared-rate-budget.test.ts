@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
 import { spawnBridge, type ChildBridge } from '../support/bridge.js';
-import { createTopicSafely, expectEachOnce, orderEmailRules, orderEvents } from '../support/deliveries.js';
-import { brokers, committedOffsets, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { expectEachOnce, orderEmailRules, orderEvents } from '../support/deliveries.js';
+import { brokers, committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
 
 const EVENTS = 90;
 const PARTITIONS = 4;
@@ -26,7 +26,7 @@ describe('two bridge processes share the organisation-wide email budget through 
       clients: CLIENTS,
       faults: { perTokenLimit: 0, orgEmailLimit: ORG_LIMIT, rateWindowMs: WINDOW_MS },
     });
-    await createTopicSafely(topic, PARTITIONS);
+    await createTopic(topic, PARTITIONS);
     const rulesFile = await orderEmailRules(topic);
     const redisPrefix = `${uniqueName('geb-test')}:`;
     children = CLIENTS.map((client) =>

@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, type InProcessBridge } from '../support/bridge.js';
-import {
-  createTopicSafely,
-  expectEachOnce,
-  orderEmailRules,
-  orderEvents,
-  recordCount,
-} from '../support/deliveries.js';
-import { brokers, committedOffsets, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import { expectEachOnce, orderEmailRules, orderEvents, recordCount } from '../support/deliveries.js';
+import { brokers, committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
 
 const EVENTS = 6;
 const PARTITIONS = 2;
@@ -22,16 +16,13 @@ describe('the token endpoint unreachable past the retry bound', () => {
 
   beforeAll(async () => {
     simulator = await GenesysSimulator.start({ faults: { tokenEndpointStatus: 503 } });
-    await createTopicSafely(topic, PARTITIONS);
+    await createTopic(topic, PARTITIONS);
     running = await startTestBridge(
       {
         KAFKA_BROKERS: brokers().join(','),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: await orderEmailRules(topic),
-        GENESYS_API_URL: simulator.url,
-        GENESYS_LOGIN_URL: simulator.url,
-        GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-        GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+        ...simulatorEnv(simulator),
       },
       { baseDelayMs: 50, maxDelayMs: 200, maxAttempts: 3, maxAgeMs: 60_000, pauseProbeMs: 500 },
     );

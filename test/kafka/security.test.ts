@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
-import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, startTestBridge, writeRulesFile } from '../support/bridge.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { spawnBridge, startTestBridge, writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 import { uniqueName, waitFor } from '../support/kafka.js';
 
@@ -168,10 +168,7 @@ rules:
     const { bridge } = await startTestBridge({
       KAFKA_GROUP_ID: uniqueName('geb'),
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
       ...env,
     });
     try {
@@ -215,10 +212,7 @@ rules:
       KAFKA_SASL_USERNAME: USER.name,
       KAFKA_SASL_PASSWORD_FILE: passwordFile,
       RULES_FILE: rulesFile,
-      GENESYS_API_URL: simulator.url,
-      GENESYS_LOGIN_URL: simulator.url,
-      GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
-      GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+      ...simulatorEnv(simulator),
     });
     const code = await Promise.race([
       child.exited,

@@ -1,3 +1,4 @@
+import { DEFAULT_SIMULATOR_CLIENT } from '../../src/simulator/server.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -17,6 +18,19 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * the rate limiter set their own.
  */
 const UNLIMITED_RATES = { GENESYS_CLIENT_RATE_LIMIT: '1000000', GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000' };
+
+/** The GENESYS_* variables that point a bridge at a simulator, with one of its clients (its default one if none). */
+export function simulatorEnv(
+  simulator: { readonly url: string },
+  client: { readonly id: string; readonly secret: string } = DEFAULT_SIMULATOR_CLIENT,
+): Record<string, string> {
+  return {
+    GENESYS_API_URL: simulator.url,
+    GENESYS_LOGIN_URL: simulator.url,
+    GENESYS_CLIENT_ID: client.id,
+    GENESYS_CLIENT_SECRET: client.secret,
+  };
+}
 
 export async function writeRulesFile(yaml: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'geb-rules-'));

@@ -1,6 +1,6 @@
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import type { GenesysSimulator } from '../../src/simulator/server.js';
-import { createTopic, kafka, waitFor, type TestRecord } from './kafka.js';
+import { kafka, type TestRecord } from './kafka.js';
 import { writeRulesFile } from './bridge.js';
 
 /** A rules file with one agentless-email rule whose subject carries the event's orderId. */
@@ -68,33 +68,4 @@ export async function recordCount(topic: string): Promise<number> {
   } finally {
     await admin.disconnect();
   }
-}
-
-/**
- * createTopic, tolerating the broker's "does not host this topic-partition" while it is still electing leaders for a
- * topic created a moment ago (seen on a fresh broker with several files creating topics at once).
- */
-export async function createTopicSafely(topic: string, partitions: number): Promise<void> {
-  try {
-    await createTopic(topic, partitions);
-  } catch {
-    // The topic may well exist already; wait until every partition has a leader.
-  }
-  await waitFor(
-    async () => {
-      const admin = kafka().admin();
-      await admin.connect();
-      try {
-        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-        const meta = topics[0]?.partitions ?? [];
-        return meta.length === partitions && meta.every((p) => p.leader >= 0);
-      } catch {
-        await createTopic(topic, partitions).catch(() => undefined);
-        return false;
-      } finally {
-        await admin.disconnect();
-      }
-    },
-    { timeoutMs: 30_000, intervalMs: 250, what: `topic ${topic} with ${partitions} partitions and leaders` },
-  );
 }
