@@ -366,12 +366,7 @@ export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const reader = new EnvReader(env, problems);
 
-  const brokers = reader.list('KAFKA_BROKERS');
-  for (const broker of brokers) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) {
-      problems.push(`KAFKA_BROKERS: "${broker}" is not host:port`);
-    }
-  }
+  const connection = readKafkaConnection(reader, problems);
 
   const region = reader.optional('GENESYS_REGION');
   if (region !== undefined && !isGenesysRegion(region)) {
@@ -415,11 +410,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     kafka: {
-      brokers,
-      clientId: reader.string('KAFKA_CLIENT_ID'),
+      ...connection,
       groupId: reader.string('KAFKA_GROUP_ID'),
       startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
-      security: readKafkaSecurity(reader, problems),
       sessionTimeoutMs: reader.integer('KAFKA_SESSION_TIMEOUT_MS', 1_000, 3_600_000),
     },
     rulesFile: reader.string('RULES_FILE'),
@@ -487,12 +480,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxEventBytes: reader.integer('MAX_EVENT_BYTES', 1, 100 * 1024 * 1024),
   };
 
-  if (problems.length > 0) {
-    throw new BridgeError(
-      'CONFIG_INVALID',
-      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  throwIfInvalid(problems);
   return deepFreeze(config);
 }
 
@@ -508,19 +496,31 @@ export interface KafkaConnectionConfig {
  */
 export function loadKafkaConnectionConfig(env: Env = process.env): KafkaConnectionConfig {
   const problems: string[] = [];
-  const reader = new EnvReader(env, problems);
-  const config = {
-    brokers: reader.list('KAFKA_BROKERS'),
+  const connection = readKafkaConnection(new EnvReader(env, problems), problems);
+  throwIfInvalid(problems);
+  return deepFreeze(connection);
+}
+
+/** Brokers, client id and security: what every command that talks to Kafka reads, checked the same way. */
+function readKafkaConnection(reader: EnvReader, problems: string[]): KafkaConnectionConfig {
+  const brokers = reader.list('KAFKA_BROKERS');
+  for (const broker of brokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS: "${broker}" is not host:port`);
+  }
+  return {
+    brokers,
     clientId: reader.string('KAFKA_CLIENT_ID'),
     security: readKafkaSecurity(reader, problems),
   };
+}
+
+function throwIfInvalid(problems: readonly string[]): void {
   if (problems.length > 0) {
     throw new BridgeError(
       'CONFIG_INVALID',
       `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
-  return deepFreeze(config);
 }
 
 const specs = new Map(VARIABLES.map((v) => [v.name, v]));

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VARIABLES, loadConfig } from '../src/config.js';
+import { VARIABLES, loadConfig, loadKafkaConnectionConfig } from '../src/config.js';
 import { BridgeError } from '../src/errors.js';
 
 const valid = {
@@ -157,5 +157,18 @@ describe('loadConfig', () => {
   it('every variable is documented in the README', async () => {
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     for (const variable of VARIABLES) expect(readme).toContain(`\`${variable.name}\``);
+  });
+
+  it('reads the Kafka connection alone for commands like geb dlq replay, with the same checks', () => {
+    expect(loadKafkaConnectionConfig({ KAFKA_BROKERS: 'a:9092,b:9093' }).brokers).toEqual([
+      'a:9092',
+      'b:9093',
+    ]);
+    expect(() => loadKafkaConnectionConfig({ KAFKA_BROKERS: 'localhost' })).toThrow(
+      'KAFKA_BROKERS: "localhost" is not host:port',
+    );
+    expect(() =>
+      loadKafkaConnectionConfig({ KAFKA_BROKERS: 'a:1', KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' }),
+    ).toThrow('KAFKA_SASL_MECHANISM is required with SASL_SSL');
   });
 });
