@@ -208,12 +208,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       commitIntervalMs: config.delivery.commitIntervalMs,
       health,
       metrics,
-      handle: (message, hooks) =>
-        pipeline.handle(message, {
+      prepare: (message, hooks) =>
+        pipeline.prepare(message, {
           stopSignal: stopWaits.signal,
           callSignal: stopCalls.signal,
           heartbeat: hooks.heartbeat,
-          waiting: hooks.waiting,
         }),
       onCrash:
         options.onCrash ??

@@ -11,11 +11,13 @@ import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
+import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
-import { SpanKind, contextFromHeaders, inSpan, inSpanSync } from './telemetry/tracing.js';
-import { trace } from '@opentelemetry/api';
+import { SpanKind, contextFromHeaders, endSpan, inSpan, inSpanSync, startSpan } from './telemetry/tracing.js';
+import type { PreparedEvent } from './kafka/consumer.js';
+import { context, trace } from '@opentelemetry/api';
 
 export interface PipelineDeps {
   /** Read on every event, so that a reload can swap it. */
@@ -50,10 +52,19 @@ export interface HandleContext {
 /** The final outcome of one delivery (one rule applied to one event). */
 export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
 
+/** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
+interface MatchedRule {
+  readonly rule: Rule;
+  readonly orderingKey: string | undefined;
+  readonly keyError?: BridgeError;
+}
+
 /**
- * The order of the stages: decode → match → render → deliver → record. `handle` resolves once the event's outcome
- * is final (every matching rule sent or dead-lettered), which is when its offset may be committed. It throws only
- * ShutdownError, or whatever the heartbeat throws on a rebalance; the event is then redelivered.
+ * The order of the stages: decode → match → order → render → deliver → record. `prepare` decodes and matches an event
+ * and renders its ordering keys, in the consumer's fetch loop and in offset order; the event's `run` does the rest
+ * once the scheduler lets it start, and resolves once the event's outcome is final (every matching rule sent or
+ * dead-lettered), which is when its offset may be committed. Both throw only ShutdownError, or whatever the heartbeat
+ * throws on a rebalance; the event is then redelivered.
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
@@ -64,26 +75,26 @@ export class Pipeline {
     this.#decoder = deps.decoder ?? new Decoder();
   }
 
-  /** One CONSUMER span per event, continuing the producer's trace from the record's `traceparent` header. */
-  handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
+  /**
+   * One CONSUMER span per event, continuing the producer's trace from the record's `traceparent` header: started here,
+   * ended when the event's deliveries are final (or at once when it needs none).
+   */
+  async prepare(message: InboundMessage, ctx: HandleContext): Promise<PreparedEvent> {
     this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
-    const attributes = {
-      'messaging.system': 'kafka',
-      'messaging.operation.type': 'process',
-      'messaging.operation.name': 'process',
-      'messaging.destination.name': message.topic,
-      'messaging.destination.partition.id': String(message.partition),
-      'messaging.kafka.offset': Number(message.offset),
-      'messaging.kafka.message.key': keyOf(message),
-      'messaging.consumer.group.name': this.#deps.groupId,
-    };
-    const parent = contextFromHeaders(message.headers);
-    return inSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, parent, attributes }, () =>
-      this.#handle(message, ctx),
-    );
-  }
-
-  async #handle(message: InboundMessage, ctx: HandleContext): Promise<void> {
+    const { span, context: spanContext } = startSpan(`process ${message.topic}`, {
+      kind: SpanKind.CONSUMER,
+      parent: contextFromHeaders(message.headers),
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': message.topic,
+        'messaging.destination.partition.id': String(message.partition),
+        'messaging.kafka.offset': Number(message.offset),
+        'messaging.kafka.message.key': keyOf(message),
+        'messaging.consumer.group.name': this.#deps.groupId,
+      },
+    });
     const log = lazyChild(this.#deps.logger, {
       event: {
         topic: message.topic,
@@ -92,12 +103,65 @@ export class Pipeline {
         key: keyOf(message),
       },
     });
+    let work: (hooks: HandleContext) => Promise<void>;
+    let orderingKeys: string[] = [];
+    try {
+      const prepared = await context.with(spanContext, () => this.#prepare(message, log, ctx));
+      if (prepared === 'settled') {
+        endSpan(span);
+        return SETTLED;
+      }
+      if ('deadLetter' in prepared) {
+        const { deadLetter } = prepared;
+        work = (runCtx) => this.#deadLetter(message, deadLetter, 'decode', undefined, log, runCtx);
+      } else {
+        const { matched, scope } = prepared;
+        orderingKeys = matched.flatMap((m) => (m.orderingKey === undefined ? [] : [m.orderingKey]));
+        work = (runCtx) => this.#deliverAll(message, matched, scope, log, runCtx);
+      }
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
+    let ended = false;
+    const end = (error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      endSpan(span, error);
+    };
+    return {
+      orderingKeys,
+      settled: false,
+      run: (hooks) =>
+        context
+          .with(spanContext, () => work({ ...ctx, heartbeat: hooks.heartbeat, waiting: hooks.waiting }))
+          .then(
+            () => end(),
+            (error: unknown) => {
+              end(error);
+              throw error;
+            },
+          ),
+      drop: () => {
+        if (ended) return;
+        span.setAttribute('geb.requeued', true);
+        end();
+      },
+    };
+  }
 
+  async #prepare(
+    message: InboundMessage,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<
+    'settled' | { deadLetter: BridgeError } | { matched: MatchedRule[]; scope: Record<string, unknown> }
+  > {
     const decoded = await this.#decode(message, log, ctx);
-    if (decoded === 'dead-lettered') return;
+    if (decoded instanceof BridgeError) return { deadLetter: decoded };
     if (decoded.kind === 'tombstone') {
       log.debug('tombstone skipped');
-      return;
+      return 'settled';
     }
     const event = decoded.event;
 
@@ -108,17 +172,38 @@ export class Pipeline {
     });
     if (rules.length === 0) {
       if (this.#deps.logger.isLevelEnabled('debug')) log.debug('event matched no rule');
-      return;
+      return 'settled';
     }
     this.#deps.metrics?.eventsMatched.inc({ topic: message.topic });
     const scope = templateScope(event);
-    for (const rule of rules) {
+    const kafkaKey = keyOf(message);
+    const matched = rules.map((rule): MatchedRule => {
+      try {
+        return { rule, orderingKey: ruleOrderingKey(rule, scope, kafkaKey) };
+      } catch (error) {
+        if (!isBridgeError(error)) throw error;
+        // Its delivery dead-letters when the event runs; it orders nothing meanwhile.
+        return { rule, orderingKey: undefined, keyError: error };
+      }
+    });
+    return { matched, scope };
+  }
+
+  async #deliverAll(
+    message: InboundMessage,
+    matched: readonly MatchedRule[],
+    scope: Record<string, unknown>,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<void> {
+    for (const { rule, keyError } of matched) {
       await this.#tracedDeliver(
         message,
         rule,
         scope,
         log.child({ rule: rule.name, action: rule.action.kind }),
         ctx,
+        keyError,
       );
     }
   }
@@ -130,6 +215,7 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    keyError?: BridgeError,
   ): Promise<void> {
     const labels = { rule: rule.name, action: rule.action.kind };
     const attributes = { 'geb.rule': rule.name, 'geb.action': rule.action.kind };
@@ -137,7 +223,7 @@ export class Pipeline {
     metrics?.inflight.inc();
     try {
       await inSpan(`deliver ${rule.name}`, { attributes }, async (span) => {
-        const outcome = await this.#deliver(message, rule, scope, log, ctx);
+        const outcome = await this.#deliver(message, rule, scope, log, ctx, keyError);
         span.setAttribute('geb.outcome', outcome);
         metrics?.deliveries.inc({ ...labels, outcome });
         if (outcome === 'sent') {
@@ -158,10 +244,12 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    orderingKeyError?: BridgeError,
   ): Promise<DeliveryOutcome> {
     const gate = this.#deps.ledger;
     let key: string | undefined;
     try {
+      if (orderingKeyError) throw orderingKeyError;
       key = ruleIdempotencyKey(rule, scope);
     } catch (error) {
       if (!isBridgeError(error)) throw error;
@@ -349,12 +437,11 @@ export class Pipeline {
     }
   }
 
-  /** Decodes; an event at fault is dead-lettered, a registry at fault is retried or paused on, never dead-lettered. */
-  async #decode(
-    message: InboundMessage,
-    log: Logger,
-    ctx: HandleContext,
-  ): Promise<Decoded | 'dead-lettered'> {
+  /**
+   * Decodes. An event at fault comes back as its error, to be dead-lettered when it runs; a registry at fault is retried
+   * or paused on, never dead-lettered.
+   */
+  async #decode(message: InboundMessage, log: Logger, ctx: HandleContext): Promise<Decoded | BridgeError> {
     for (let attempt = 1; ; attempt++) {
       try {
         const decoded = await inSpan('decode', {}, () => this.#decoder.decode(message));
@@ -363,11 +450,8 @@ export class Pipeline {
       } catch (error) {
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
         // As in delivery, only a BridgeError dead-letters: a defect is retried rather than emptying the topic.
-        if (outcome.kind === 'dead-letter') {
-          // decide() dead-letters only BridgeErrors.
-          await this.#deadLetter(message, error as BridgeError, 'decode', undefined, log, ctx);
-          return 'dead-lettered';
-        }
+        // decide() dead-letters only BridgeErrors.
+        if (outcome.kind === 'dead-letter') return error as BridgeError;
         await this.#waitOut(outcome, attempt, log, ctx);
       }
     }
@@ -448,18 +532,13 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
   });
 }
 
-/**
- * The rule's own idempotency key, rendered over the event; undefined when the rule has none (the default applies).
- * Rendered even without a ledger, so that an event lacking the key's fields fails the same way with or without one.
- */
-export function ruleIdempotencyKey(rule: Rule, scope: Record<string, unknown>): string | undefined {
-  if (rule.idempotencyKey === undefined) return undefined;
-  const key = rule.idempotencyKey.render(scope);
-  if (key === '') {
-    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${rule.idempotencyKey.field}: rendered an empty key`);
-  }
-  return key;
-}
+/** An event with nothing to deliver. */
+const SETTLED: PreparedEvent = {
+  orderingKeys: [],
+  settled: true,
+  run: () => Promise.resolve(),
+  drop: () => {},
+};
 
 const HEARTBEAT_EVERY_MS = 3_000;
 

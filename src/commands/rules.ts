@@ -6,8 +6,9 @@ import { isBridgeError } from '../errors.js';
 import { checkedRequestFor } from '../genesys/limits.js';
 import type { GenesysRequest } from '../genesys/client.js';
 import { decode } from '../kafka/decoder.js';
-import { kafkaMetaOf, type InboundMessage } from '../kafka/message.js';
+import { kafkaMetaOf, keyOf, type InboundMessage } from '../kafka/message.js';
 import { RulesFileError, formatProblem, loadRulesFile } from '../rules/rules-file.js';
+import { ruleIdempotencyKey, ruleOrderingKey } from '../rules/rule-keys.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { templateScope } from '../rules/template.js';
 import { EXIT } from './signals.js';
@@ -78,7 +79,13 @@ export interface DryRunInput {
 }
 
 export interface DryRunResult {
-  readonly matches: { rule: string; request: GenesysRequest }[];
+  /** The keys appear only for a rule that declares its own, so that authors can see what they render. */
+  readonly matches: {
+    rule: string;
+    orderingKey?: string;
+    idempotencyKey?: string;
+    request: GenesysRequest;
+  }[];
   readonly errors: { rule: string | null; code: string; message: string }[];
 }
 
@@ -107,9 +114,18 @@ export function dryRun(rules: RuleSet, input: DryRunInput): DryRunResult {
     return result;
   }
   const scope = templateScope(event);
+  const kafkaKey = keyOf(message);
   for (const rule of rules.match(message.topic, event, kafkaMetaOf(message))) {
     try {
-      result.matches.push({ rule: rule.name, request: checkedRequestFor(rule.action.render(scope)) });
+      // In the pipeline's order: a key that cannot be rendered dead-letters the delivery before the action renders.
+      const orderingKey = ruleOrderingKey(rule, scope, kafkaKey);
+      const idempotencyKey = ruleIdempotencyKey(rule, scope);
+      result.matches.push({
+        rule: rule.name,
+        ...(rule.orderingKey !== undefined && { orderingKey }),
+        ...(idempotencyKey !== undefined && { idempotencyKey }),
+        request: checkedRequestFor(rule.action.render(scope)),
+      });
     } catch (error) {
       result.errors.push(errorOf(rule.name, error));
     }

@@ -1,9 +1,11 @@
 /**
  * Key-ordered concurrency with an offset watermark, as plain data (no Kafka, no timers).
  *
- * Within a partition, events with different ordering keys run concurrently; events with the same key run strictly in
- * offset order (the next one starts only once the previous one is final). An event whose key is `null` has no order to
- * keep: Kafka's partitioners spread key-less records over partitions anyway, so each runs on its own.
+ * Within a partition, events with different ordering keys run concurrently; events that share a key run strictly in
+ * offset order (the next one starts only once the previous one is final). An event may carry several keys (one per
+ * rule it matched, each rule choosing its own `orderingKey`): it starts once it is first in line for every one of
+ * them. An event with no key has no order to keep (a null Kafka key: Kafka's partitioners spread key-less records over
+ * partitions anyway), so it runs on its own.
  *
  * A partition's commit offset is its watermark: the lowest offset not yet final (or one past the highest accepted
  * offset when everything is final). Committing it never skips an unfinished event, whatever finished after it
@@ -27,10 +29,12 @@ export type EntryState = 'queued' | 'running' | 'waiting' | 'final';
 export interface Entry<M> {
   readonly partition: string;
   readonly offset: bigint;
-  /** null: no ordering to keep. */
-  readonly key: string | null;
+  /** Distinct ordering keys; empty: no ordering to keep. */
+  readonly keys: readonly string[];
   readonly message: M;
   state: EntryState;
+  /** How many of its keys have an earlier entry not yet final: it may start at 0. */
+  blockers: number;
 }
 
 export type OfferResult =
@@ -48,7 +52,7 @@ interface PartitionState<M> {
   readonly log: Entry<M>[];
   /** Per key, its entries not yet final, in offset order; the first may run, the others wait for it. */
   readonly keys: Map<string, Entry<M>[]>;
-  /** Entries that may start (heads of their key), in offset order. */
+  /** Entries that may start (first in line for each of their keys), in offset order. */
   readonly runnable: Entry<M>[];
   /** One past the highest accepted offset. */
   next: bigint | undefined;
@@ -92,45 +96,73 @@ export class Scheduler<M> {
 
   /**
    * Forgets a partition: its queued events are dropped (they are not ours any more), and its running events, when they
-   * finish, move no watermark. Returns how many queued events were dropped.
+   * finish, move no watermark. Returns the queued entries it dropped.
    */
-  revoke(partition: string): number {
+  revoke(partition: string): Entry<M>[] {
     const state = this.#partitions.get(partition);
-    if (!state) return 0;
+    if (!state) return [];
     this.#partitions.delete(partition);
-    let dropped = 0;
+    const dropped: Entry<M>[] = [];
     for (const entry of state.log) {
-      if (entry.state === 'queued') dropped += 1;
+      if (entry.state === 'queued') dropped.push(entry);
       if (entry.state === 'running') this.#running -= 1;
     }
     return dropped;
+  }
+
+  /** Entries accepted but never started, over every partition: what a stop leaves to be redelivered. */
+  queued(): Entry<M>[] {
+    return [...this.#partitions.values()].flatMap((state) => state.log.filter((e) => e.state === 'queued'));
   }
 
   get partitions(): string[] {
     return [...this.#partitions.keys()];
   }
 
-  offer(partition: string, offset: bigint, key: string | null, message: M): OfferResult {
+  /** What offer() would answer now, without taking anything in: checked before the work of preparing an event. */
+  admits(partition: string, offset: bigint): OfferResult {
     const state = this.#partitions.get(partition);
     if (!state || this.#draining) return 'unassigned';
     if (state.next !== undefined && offset < state.next) return 'duplicate';
     if (state.unfinished >= this.#limits.maxQueuedPerPartition) return 'full';
-    const entry: Entry<M> = { partition, offset, key, message, state: 'queued' };
+    return 'accepted';
+  }
+
+  /** Offers an event with its ordering keys (see the class comment). */
+  offer(partition: string, offset: bigint, keys: readonly string[], message: M): OfferResult {
+    const admitted = this.admits(partition, offset);
+    const state = this.#partitions.get(partition);
+    if (admitted !== 'accepted' || !state) return admitted;
+    const distinct = keys.length > 1 ? [...new Set(keys)] : keys;
+    const entry: Entry<M> = { partition, offset, keys: distinct, message, state: 'queued', blockers: 0 };
     this.#owner.set(entry, state);
     state.log.push(entry);
     state.next = offset + 1n;
     state.unfinished += 1;
-    if (key === null) {
-      state.runnable.push(entry);
-    } else {
+    for (const key of distinct) {
       const queue = state.keys.get(key);
       if (queue) {
         queue.push(entry);
+        entry.blockers += 1;
       } else {
         state.keys.set(key, [entry]);
-        state.runnable.push(entry);
       }
     }
+    if (entry.blockers === 0) state.runnable.push(entry);
+    return 'accepted';
+  }
+
+  /**
+   * Takes in an event that needs no work (it matched no rule): final at once, so only the watermark moves past it. The
+   * fast path of most events, which never cost a scheduling slot.
+   */
+  settle(partition: string, offset: bigint): OfferResult {
+    const state = this.#partitions.get(partition);
+    if (!state || this.#draining) return 'unassigned';
+    if (state.next !== undefined && offset < state.next) return 'duplicate';
+    // Not bounded by the queue: it adds nothing to it.
+    // Nothing to record: the watermark is the first unfinished entry of the log, or else `next`.
+    state.next = offset + 1n;
     return 'accepted';
   }
 
@@ -195,12 +227,17 @@ export class Scheduler<M> {
     }
     entry.state = 'final';
     state.unfinished -= 1;
-    if (entry.key !== null) {
-      const queue = state.keys.get(entry.key);
+    for (const key of entry.keys) {
+      // It started only as the first in line for each key, and later offers only queue behind it.
+      const queue = state.keys.get(key);
       queue?.shift();
       const next = queue?.[0];
-      if (next) insertByOffset(state.runnable, next);
-      else state.keys.delete(entry.key);
+      if (!next) {
+        state.keys.delete(key);
+      } else {
+        next.blockers -= 1;
+        if (next.blockers === 0) insertByOffset(state.runnable, next);
+      }
     }
     let swept = 0;
     while (state.log[swept]?.state === 'final') swept += 1;

@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, KafkaMessage, TopicPartitions } from 'kafkajs';
+import type { Consumer, Kafka, TopicPartitions } from 'kafkajs';
 import { BridgeError, ShutdownError } from '../errors.js';
 import type { Health } from '../health.js';
 import { Scheduler, type Entry, type SchedulerLimits } from '../delivery/scheduler.js';
@@ -12,6 +12,24 @@ export interface DeliveryHooks {
   readonly heartbeat: () => Promise<void>;
   /** The event waits (backoff, pause probe): its concurrency slot is lent to other keys meanwhile. */
   readonly waiting: (waiting: boolean) => void;
+}
+
+/**
+ * An event decoded and matched, before any delivery: what the scheduler needs to order it. Preparing runs in the fetch
+ * loop in offset order, so that ordering keys can come from the event itself (a rule's `orderingKey`).
+ */
+export interface PreparedEvent {
+  /** The ordering keys of its deliveries; empty: nothing to keep in order. */
+  readonly orderingKeys: readonly string[];
+  /** Nothing to deliver (it matched no rule, a tombstone): its offset is final at once, it takes no slot. */
+  readonly settled: boolean;
+  /**
+   * Resolves when every delivery's outcome is final; only then may the watermark move past it. Rejects with
+   * ShutdownError when stopped before that (the event is then redelivered); any other rejection is a defect.
+   */
+  run(hooks: DeliveryHooks): Promise<void>;
+  /** It will not run here after all (its partition was revoked, the bridge stopped): it is fetched again later. */
+  drop(): void;
 }
 
 export interface ConsumerOptions {
@@ -29,10 +47,14 @@ export interface ConsumerOptions {
   readonly health: Health;
   readonly metrics?: Metrics;
   /**
-   * Resolves when the message's outcome is final; only then may the watermark move past it. Rejects with
-   * ShutdownError when stopped before that (the event is then redelivered); any other rejection is a defect.
+   * Decodes and matches one message, in offset order within its partition. Rejects with ShutdownError when stopped
+   * first (the message is then fetched again); a rejection with anything else leaves the batch to kafkajs (a rebalance
+   * thrown by the heartbeat).
    */
-  readonly handle: (message: InboundMessage, hooks: DeliveryHooks) => Promise<void>;
+  readonly prepare: (
+    message: InboundMessage,
+    hooks: Pick<DeliveryHooks, 'heartbeat'>,
+  ) => Promise<PreparedEvent>;
   /** Called when kafkajs gives up on the consumer for good: the process must not live on as a zombie. */
   readonly onCrash: (error: Error) => void;
 }
@@ -69,8 +91,9 @@ const ROOM_WAIT_MS = 50;
 const UNWIND_MS = 5_000;
 
 /**
- * The consumer group side. kafkajs fetches; each fetched message is offered to the scheduler and kafkajs' fetch position
- * moves past it at once (resolveOffset), while the committed offset follows only the scheduler's watermark
+ * The consumer group side. kafkajs fetches; each fetched message is prepared (decoded, matched), offered to the
+ * scheduler, and kafkajs' fetch position moves past it at once (resolveOffset), while the committed offset follows only
+ * the scheduler's watermark
  * (autoCommit off, explicit commitOffsets). eachBatch returns without waiting for deliveries, so kafkajs' own loop keeps
  * heartbeating however long Genesys calls take; when a partition has too much unfinished work its fetching pauses.
  */
@@ -89,7 +112,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     // for up to kafkajs' default 5 s. 1 s is still a long poll (the Java client's default is 0.5 s).
     maxWaitTimeInMs: 1_000,
   });
-  const scheduler = new Scheduler<InboundMessage>(options.limits);
+  const scheduler = new Scheduler<PreparedEvent>(options.limits);
   const fetchPaused = new Set<string>();
   const committed = new Map<string, bigint>();
   const idleWaiters = new Set<() => void>();
@@ -127,7 +150,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       roomWaiters.add(check);
     });
 
-  const deliver = (entry: Entry<InboundMessage>) => {
+  const deliver = (entry: Entry<PreparedEvent>) => {
     const hooks: DeliveryHooks = {
       heartbeat: noHeartbeatNeeded,
       waiting: (waiting) => {
@@ -135,8 +158,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         if (waiting) pump();
       },
     };
-    options
-      .handle(entry.message, hooks)
+    entry.message
+      .run(hooks)
       .then(
         () => scheduler.complete(entry),
         (error: unknown) => {
@@ -145,7 +168,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           // The pipeline turns every failure into an outcome; anything else is a defect. Stopping for good is the only
           // safe answer: going on would either skip the event or hold its partition forever.
           crashed = error instanceof Error ? error : new Error(String(error));
-          logger.fatal({ err: error, event: entry.message.offset }, 'delivery failed unexpectedly');
+          logger.fatal(
+            { err: error, event: { partition: entry.partition, offset: String(entry.offset) } },
+            'delivery failed unexpectedly',
+          );
           options.onCrash(crashed);
         },
       )
@@ -238,9 +264,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       if (assigned.has(id)) continue;
       // Revoked: its queued events are another member's now; what still runs here commits nothing.
       const dropped = scheduler.revoke(id);
+      for (const entry of dropped) entry.message.drop();
       committed.delete(id);
       if (fetchPaused.delete(id)) consumer.resume(toTopicPartitions([id]));
-      logger.info({ partition: id, dropped }, 'partition revoked');
+      logger.info({ partition: id, dropped: dropped.length }, 'partition revoked');
     }
     for (const id of assigned) scheduler.assign(id);
     joined = true;
@@ -260,23 +287,41 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       for (let i = 0; i < batch.messages.length; i++) {
         const message = batch.messages[i];
         if (!message || !payload.isRunning() || payload.isStale()) break;
-        const result = scheduler.offer(id, BigInt(message.offset), orderingKey(message), {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          key: message.key,
-          value: message.value,
-          headers: message.headers ?? {},
-          timestamp: message.timestamp,
-        });
-        if (result === 'full' && !stopping && health.paused === undefined) {
+        const offset = BigInt(message.offset);
+        let admitted = scheduler.admits(id, offset);
+        if (admitted === 'full' && !stopping && health.paused === undefined) {
           pump();
-          if (await roomIn(id, ROOM_WAIT_MS)) {
-            i -= 1; // offer the same message again
-            continue;
-          }
+          if (await roomIn(id, ROOM_WAIT_MS)) admitted = scheduler.admits(id, offset);
         }
         // Not taken in: leave the fetch position here, so that it is fetched again once there is room.
+        if (admitted === 'full' || admitted === 'unassigned') break;
+        if (admitted === 'duplicate') {
+          payload.resolveOffset(message.offset);
+          continue;
+        }
+        let prepared: PreparedEvent;
+        try {
+          prepared = await options.prepare(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              key: message.key,
+              value: message.value,
+              headers: message.headers ?? {},
+              timestamp: message.timestamp,
+            },
+            { heartbeat: () => payload.heartbeat() },
+          );
+        } catch (error) {
+          if (error instanceof ShutdownError) break;
+          throw error;
+        }
+        // Preparing may have waited (a registry outage): the partition may be gone or stopping since.
+        const result = prepared.settled
+          ? scheduler.settle(id, offset)
+          : scheduler.offer(id, offset, prepared.orderingKeys, prepared);
+        if (result !== 'accepted') prepared.drop();
         if (result === 'full' || result === 'unassigned') break;
         payload.resolveOffset(message.offset);
       }
@@ -322,6 +367,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       await untilIdle(UNWIND_MS);
     }
     clearInterval(commitTimer);
+    for (const entry of scheduler.queued()) entry.message.drop();
     // Must happen before disconnect: kafkajs ignores commits from a consumer that stopped running.
     await commitNow();
     const left = scheduler.unfinished;
@@ -339,14 +385,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       return stopped;
     },
   };
-}
-
-/**
- * The ordering key: the Kafka message key, compared byte for byte (latin1 maps bytes to characters one to one). A null
- * key keeps no order (see Scheduler).
- */
-function orderingKey(message: KafkaMessage): string | null {
-  return message.key === null ? null : message.key.toString('latin1');
 }
 
 /** Topic names cannot hold ':', so `topic:partition` is unambiguous. */

@@ -12,6 +12,11 @@ export interface Rule {
   readonly delivery: DeliveryPolicy;
   /** What tells two deliveries of this rule apart in the ledger. Absent: the event's topic/partition/offset. */
   readonly idempotencyKey?: Template;
+  /**
+   * What this rule's deliveries are ordered by: deliveries rendering the same key (whatever rule made them) are sent in
+   * offset order, one at a time. Absent: the Kafka message key.
+   */
+  readonly orderingKey?: Template;
   /** The rules file's connection this rule sends through. Absent: the one of the GENESYS_* variables. */
   readonly connection?: Connection;
   /** Fields every match requires to hold one of a few exact values: what the index may use. */

@@ -49,6 +49,7 @@ interface RawRulesFile {
     action: RawAction;
     delivery?: DeliveryPolicy;
     idempotencyKey?: string;
+    orderingKey?: string;
     connection?: string;
   }[];
 }
@@ -155,11 +156,16 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
       rule.idempotencyKey === undefined
         ? undefined
         : attempt(index, () => compileTemplate(rule.idempotencyKey as string, 'idempotencyKey', 'header'));
+    const orderingKey =
+      rule.orderingKey === undefined
+        ? undefined
+        : attempt(index, () => compileTemplate(rule.orderingKey as string, 'orderingKey', 'header'));
     // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
     if (
       matches &&
       action &&
       (rule.idempotencyKey === undefined || idempotencyKey) &&
+      (rule.orderingKey === undefined || orderingKey) &&
       rule.enabled !== false
     ) {
       rules.push({
@@ -171,6 +177,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
         // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
         delivery: rule.delivery ?? 'at-most-once',
         ...(idempotencyKey && { idempotencyKey }),
+        ...(orderingKey && { orderingKey }),
         ...(rule.connection !== undefined && connections.has(rule.connection)
           ? { connection: connections.get(rule.connection) }
           : {}),

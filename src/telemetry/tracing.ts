@@ -107,6 +107,33 @@ export async function inSpan<T>(
   );
 }
 
+/**
+ * A span that outlives the call that starts it (an event's CONSUMER span: started when the event is fetched, ended when
+ * its deliveries are final), with the context its child spans run in. End it with endSpan.
+ */
+export function startSpan(
+  name: string,
+  options: {
+    kind?: SpanKind;
+    attributes?: Record<string, string | number | boolean | undefined>;
+    parent?: Context;
+  },
+): { span: Span; context: Context } {
+  const parent = options.parent ?? context.active();
+  const span = tracer().startSpan(
+    name,
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes: clean(options.attributes) },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Ends a span from startSpan, recording the error it ended with, as inSpan does. */
+export function endSpan(span: Span, error?: unknown): void {
+  if (error !== undefined) recordError(span, error);
+  span.end();
+}
+
 /** The synchronous twin of inSpan, for stages that do no I/O (decode, match). */
 export function inSpanSync<T>(name: string, fn: (span: Span) => T): T {
   return tracer().startActiveSpan(name, (span) => {

@@ -15,12 +15,15 @@ function scheduler(l?: Partial<SchedulerLimits>, partitions = [P]) {
   return s;
 }
 
-/** Offers `keys[i]` at offset i (plus `from`). */
-function offerAll(s: Scheduler<string>, keys: (string | null)[], partition = P, from = 0) {
+/** Offers `keys[i]` at offset i (plus `from`); null: no key, an array: several. */
+function offerAll(s: Scheduler<string>, keys: (string | string[] | null)[], partition = P, from = 0) {
   keys.forEach((key, i) =>
-    expect(s.offer(partition, BigInt(from + i), key, `${key}@${from + i}`)).toBe('accepted'),
+    expect(s.offer(partition, BigInt(from + i), keysOf(key), `${String(key)}@${from + i}`)).toBe('accepted'),
   );
 }
+
+const keysOf = (key: string | string[] | null): string[] =>
+  key === null ? [] : Array.isArray(key) ? key : [key];
 
 const offsets = (entries: Entry<string>[]) => entries.map((e) => Number(e.offset));
 
@@ -40,6 +43,39 @@ describe('Scheduler', () => {
     expect(offsets(a2)).toEqual([2]);
     s.complete(a2[0]!);
     expect(offsets(s.take())).toEqual([4]);
+  });
+
+  it('starts an event with several keys once it is first in line for each of them', () => {
+    const s = scheduler();
+    // @0 a, @1 b, @2 a+b (two rules, two ordering keys), @3 b, @4 c+c (the same key twice counts once)
+    offerAll(s, ['a', 'b', ['a', 'b'], 'b', ['c', 'c']]);
+    const first = s.take();
+    expect(offsets(first)).toEqual([0, 1, 4]);
+    s.complete(first[0]!); // a free, b still held by @1
+    expect(s.take()).toEqual([]);
+    s.complete(first[1]!);
+    const both = s.take();
+    expect(offsets(both)).toEqual([2]); // @3 waits behind @2 for b
+    s.complete(both[0]!);
+    expect(offsets(s.take())).toEqual([3]);
+    s.complete(first[2]!);
+    expect(s.watermark(P)).toBe(3n);
+  });
+
+  it('settles an event needing no work at once: only the watermark moves past it', () => {
+    const s = scheduler();
+    offerAll(s, ['a']);
+    expect(s.settle(P, 1n)).toBe('accepted');
+    expect(s.settle(P, 2n)).toBe('accepted');
+    expect(s.settle(P, 1n)).toBe('duplicate');
+    expect(s.unfinished).toBe(1);
+    expect(s.watermark(P)).toBe(0n); // @0 is not final yet
+    const [a0] = s.take();
+    s.complete(a0!);
+    expect(s.watermark(P)).toBe(3n);
+    expect(s.settle('t:9', 0n)).toBe('unassigned');
+    s.drain();
+    expect(s.settle(P, 3n)).toBe('unassigned');
   });
 
   it('runs events with a null key each on their own', () => {
@@ -94,7 +130,8 @@ describe('Scheduler', () => {
     const s = scheduler({ maxQueuedPerPartition: 4 });
     offerAll(s, ['a', 'b', 'c', 'd']);
     expect(s.isFull(P)).toBe(true);
-    expect(s.offer(P, 4n, 'e', 'e')).toBe('full');
+    expect(s.admits(P, 4n)).toBe('full');
+    expect(s.offer(P, 4n, ['e'], 'e')).toBe('full');
     const started = s.take();
     s.complete(started[0]!);
     expect(s.isFull(P)).toBe(false);
@@ -106,9 +143,11 @@ describe('Scheduler', () => {
   it('skips offsets it already took in (a re-fetch after a rebalance that kept the partition)', () => {
     const s = scheduler();
     offerAll(s, ['a', 'b']);
-    expect(s.offer(P, 0n, 'a', 'again')).toBe('duplicate');
-    expect(s.offer(P, 1n, 'b', 'again')).toBe('duplicate');
-    expect(s.offer(P, 2n, 'c', 'c')).toBe('accepted');
+    expect(s.admits(P, 1n)).toBe('duplicate');
+    expect(s.admits(P, 2n)).toBe('accepted');
+    expect(s.offer(P, 0n, ['a'], 'again')).toBe('duplicate');
+    expect(s.offer(P, 1n, ['b'], 'again')).toBe('duplicate');
+    expect(s.offer(P, 2n, ['c'], 'c')).toBe('accepted');
   });
 
   it('starts nothing new while paused; the running probe goes on', () => {
@@ -131,9 +170,9 @@ describe('Scheduler', () => {
     offerAll(s, ['x'], 't:1');
     const started = s.take();
     const onRevoked = started.find((e) => e.partition === 't:0')!;
-    expect(s.revoke('t:0')).toBe(1); // a@1; a@0 and b@2 were running
+    expect(offsets(s.revoke('t:0'))).toEqual([1]); // a@1; a@0 and b@2 were running
     expect(s.partitions).toEqual(['t:1']);
-    expect(s.offer('t:0', 3n, 'c', 'c')).toBe('unassigned');
+    expect(s.offer('t:0', 3n, ['c'], 'c')).toBe('unassigned');
     expect(s.running).toBe(1);
 
     // Assigned again: a fresh start from the committed offset; the old run finishing moves nothing.
@@ -149,7 +188,8 @@ describe('Scheduler', () => {
     const [a0, b2, c3] = s.take();
     expect(offsets([a0!, b2!, c3!])).toEqual([0, 2, 3]);
     s.drain();
-    expect(s.offer(P, 4n, 'd', 'd')).toBe('unassigned');
+    expect(s.offer(P, 4n, ['d'], 'd')).toBe('unassigned');
+    expect(offsets(s.queued())).toEqual([1]);
     s.complete(a0!);
     s.complete(b2!);
     s.complete(c3!);
@@ -175,7 +215,10 @@ describe('Scheduler', () => {
     let seed = 42;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const s = scheduler({ maxInFlightPerPartition: 5, maxQueuedPerPartition: 50 });
-    const keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', null];
+    const keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
+    // No key, one key or two (an event matching two rules with different ordering keys), sometimes the same twice.
+    const pick = (): string[] =>
+      Array.from({ length: Math.floor(random() * 3) }, () => keys[Math.floor(random() * keys.length)]!);
     const startedPerKey = new Map<string, number[]>();
     const final = new Set<number>();
     let offered = 0;
@@ -183,11 +226,15 @@ describe('Scheduler', () => {
     while (final.size < 500) {
       while (
         offered < 500 &&
-        s.offer(P, BigInt(offered), keys[Math.floor(random() * keys.length)] ?? null, '') === 'accepted'
+        s.offer(P, BigInt(offered), pick(), '') === 'accepted'
       )
         offered += 1;
       for (const e of s.take()) {
-        if (e.key !== null) startedPerKey.set(e.key, [...(startedPerKey.get(e.key) ?? []), Number(e.offset)]);
+        for (const key of e.keys) {
+          startedPerKey.set(key, [...(startedPerKey.get(key) ?? []), Number(e.offset)]);
+          // Never two entries sharing a key at once.
+          expect(running.some((r) => r.keys.includes(key))).toBe(false);
+        }
         running.push(e);
       }
       expect(running.length).toBeLessThanOrEqual(5);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isBridgeError } from '../../src/errors.js';
-import { ruleIdempotencyKey } from '../../src/pipeline.js';
+import { ruleIdempotencyKey, ruleOrderingKey } from '../../src/rules/rule-keys.js';
 import { RulesFileError, parseRules } from '../../src/rules/rules-file.js';
 import { templateScope } from '../../src/rules/template.js';
 
@@ -58,6 +58,44 @@ describe('idempotencyKey', () => {
 
   it('refuses an empty key', () => {
     expect(refusal(withKey('')).problems[0]?.path).toBe('rules[0].idempotencyKey');
+  });
+});
+
+const withOrderingKey = (key: string) =>
+  withKey('x').replace(/idempotencyKey: .*/, `orderingKey: ${JSON.stringify(key)}`);
+
+describe('orderingKey', () => {
+  it('renders the rule template over the event, whatever the Kafka key', () => {
+    const [rule] = parseRules(withOrderingKey('{{ customer.id }}'), 'rules.yaml').rules;
+    expect(ruleOrderingKey(rule!, templateScope({ customer: { id: 'C-7' } }), 'order-1')).toBe('C-7');
+  });
+
+  it('is the Kafka key without a template, and nothing for a record without a key', () => {
+    const text = withKey('x').replace(/ {4}idempotencyKey: .*\n/, '');
+    const [rule] = parseRules(text, 'rules.yaml').rules;
+    expect(ruleOrderingKey(rule!, {}, 'order-1')).toBe('order-1');
+    expect(ruleOrderingKey(rule!, {}, undefined)).toBeUndefined();
+  });
+
+  it('fails the delivery with TEMPLATE_VARIABLE_MISSING when the event lacks a field, or renders empty', () => {
+    const [rule] = parseRules(withOrderingKey('{{ customer.id }}'), 'rules.yaml').rules;
+    for (const event of [{}, { customer: { id: '' } }]) {
+      let caught: unknown;
+      try {
+        ruleOrderingKey(rule!, templateScope(event), 'k');
+      } catch (error) {
+        caught = error;
+      }
+      expect(isBridgeError(caught) && caught.code).toBe('TEMPLATE_VARIABLE_MISSING');
+    }
+  });
+
+  it('reports a template syntax error at its line, and refuses an empty key', () => {
+    expect(refusal(withOrderingKey('{{ customer.id ')).problems[0]).toMatchObject({
+      path: 'rules[0].orderingKey',
+      line: 5,
+    });
+    expect(refusal(withOrderingKey('')).problems[0]?.path).toBe('rules[0].orderingKey');
   });
 });
 
@@ -164,5 +202,28 @@ describe('connections', () => {
       path: 'connections.eu.scope',
       message: 'unknown key "scope"',
     });
+  });
+});
+
+describe('geb rules test and the keys', () => {
+  it('shows the keys a rule declares, and reports a key the event cannot render as that rule’s error', async () => {
+    const { dryRun } = await import('../../src/commands/rules.js');
+    const text = withKey('receipt-{{ orderId }}').replace(
+      'idempotencyKey:',
+      'orderingKey: "customer-{{ customer.id }}"\n    idempotencyKey:',
+    );
+    const rules = parseRules(text, 'rules.yaml');
+    const run = (event: object) =>
+      dryRun(rules, { topic: 'shop.orders', value: Buffer.from(JSON.stringify(event)), headers: {} });
+
+    const ok = run({ orderId: 'A-1', customer: { id: 'C-1', email: 'ada@example.com' } });
+    expect(ok.errors).toEqual([]);
+    expect(ok.matches[0]).toMatchObject({ orderingKey: 'customer-C-1', idempotencyKey: 'receipt-A-1' });
+
+    const missing = run({ orderId: 'A-1', customer: { email: 'ada@example.com' } });
+    expect(missing.matches).toEqual([]);
+    expect(missing.errors).toHaveLength(1);
+    expect(missing.errors[0]).toMatchObject({ rule: 'receipt', code: 'TEMPLATE_VARIABLE_MISSING' });
+    expect(missing.errors[0]?.message).toContain('orderingKey');
   });
 });
