@@ -224,11 +224,7 @@ describe('Scheduler', () => {
     let offered = 0;
     const running: Entry<string>[] = [];
     while (final.size < 500) {
-      while (
-        offered < 500 &&
-        s.offer(P, BigInt(offered), pick(), '') === 'accepted'
-      )
-        offered += 1;
+      while (offered < 500 && s.offer(P, BigInt(offered), pick(), '') === 'accepted') offered += 1;
       for (const e of s.take()) {
         for (const key of e.keys) {
           startedPerKey.set(key, [...(startedPerKey.get(key) ?? []), Number(e.offset)]);
