@@ -378,7 +378,10 @@ async function bridge(
   rules: string,
   env: Record<string, string>,
 ): Promise<Consumer> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'run'], {
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every bridge run there (open it in Chrome DevTools).
+  const profile = process.env['BENCH_CPU_PROF'];
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'run'], {
     cwd: ROOT,
     env: {
       PATH: process.env['PATH'] ?? '',

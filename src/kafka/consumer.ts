@@ -178,6 +178,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       .finally(() => {
         pump();
         reconcileFetching();
+        commitIfCaughtUp();
       });
   };
 
@@ -233,11 +234,25 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
     logger.debug({ offsets }, 'offsets committed');
   };
+  // At most one commit waits behind the one under way: it reads the watermarks when it runs, so it covers every call.
+  let commitQueued: Promise<void> | undefined;
   const commitNow = (): Promise<void> => {
-    committing = committing.then(commit).catch((error: unknown) => {
-      logger.warn({ err: error }, 'committing offsets failed; the next commit retries');
-    });
-    return committing;
+    commitQueued ??= committing = committing
+      .then(() => {
+        commitQueued = undefined;
+        return commit();
+      })
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, 'committing offsets failed; the next commit retries');
+      });
+    return commitQueued;
+  };
+  /**
+   * Commits at once when nothing is left unfinished (a burst is done, or every event matched no rule), so that the
+   * committed offset does not trail the work by up to the commit interval; under steady load the interval paces it.
+   */
+  const commitIfCaughtUp = () => {
+    if (running && !stopping && scheduler.unfinished === 0) void commitNow();
   };
 
   consumer.on(consumer.events.CRASH, (event) => {
@@ -331,6 +346,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       );
       pump();
       reconcileFetching();
+      commitIfCaughtUp();
       await payload.heartbeat();
     },
   });
