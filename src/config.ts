@@ -243,7 +243,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   {
     name: 'KAFKA_COMMIT_INTERVAL_MS',
     default: '1000',
-    description: 'How often the offset watermark of each partition is committed.',
+    description:
+      'How often the offset watermark of each partition is committed (also at once when nothing is left unfinished).',
   },
   {
     name: 'SHUTDOWN_GRACE_MS',

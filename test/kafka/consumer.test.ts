@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
+import { GenesysSimulator } from '../../src/simulator/server.js';
+import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+
+describe('the consumer commits as soon as it has caught up (real broker, simulator)', () => {
+  const topic = uniqueName('commit.orders');
+  const groupId = uniqueName('geb-commit');
+  let simulator: GenesysSimulator;
+  let running: InProcessBridge;
+
+  beforeAll(async () => {
+    simulator = await GenesysSimulator.start();
+    await createTopic(topic, 2);
+    const rulesFile = await writeRulesFile(`
+version: 1
+rules:
+  - name: shipped-email
+    topics: [${topic}]
+    match: { type: [OrderShipped] }
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ email }}" }
+        text: "Shipped."
+`);
+    running = await startTestBridge({
+      KAFKA_BROKERS: brokers().join(','),
+      KAFKA_GROUP_ID: groupId,
+      RULES_FILE: rulesFile,
+      ...simulatorEnv(simulator),
+      // Ten minutes: far longer than the test may wait, so only the catch-up commit can pass it.
+      KAFKA_COMMIT_INTERVAL_MS: '600000',
+    });
+  });
+
+  afterAll(async () => {
+    await running?.bridge.close();
+    await simulator?.close();
+  });
+
+  it('commits both partitions to their end once every event is final, without waiting for the commit interval', async () => {
+    const records = Array.from({ length: 40 }, (_, i) => ({
+      partition: i % 2,
+      key: `k${i}`,
+      value: i % 4 === 0 ? { type: 'OrderShipped', email: `c${i}@example.com` } : { type: 'Other' },
+    }));
+    await produce(topic, records);
+    await waitFor(
+      async () => {
+        const offsets = await committedOffsets(groupId, topic);
+        return offsets.get(0) === 20 && offsets.get(1) === 20;
+      },
+      { timeoutMs: 20_000, what: 'both partitions to be committed to offset 20' },
+    );
+    expect(simulator.received(AGENTLESS_EMAIL_PATH)).toHaveLength(10);
+  });
+});
