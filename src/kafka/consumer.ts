@@ -339,6 +339,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         if (result !== 'accepted') prepared.drop();
         if (result === 'full' || result === 'unassigned') break;
         payload.resolveOffset(message.offset);
+        // Started now rather than after the whole batch is prepared: a large batch would delay its first event.
+        if (!prepared.settled) pump();
       }
       options.metrics?.consumerLag.set(
         { topic: batch.topic, partition: String(batch.partition) },
