@@ -161,7 +161,7 @@ describe('GenesysClient resilience', () => {
     });
     const { client } = clientFor({ limiter });
     const responses = await Promise.all([client.send(email), client.send(email), client.send(email)]);
-    // Burst of 1, then 4 a second (the rest is slack): the second and third waited for their budget.
+    // No burst, then 8 a second (10 per 1.25 s: the window and the jitter allowance): the second and third waited.
     expect(responses.filter((r) => r.waitedMs > 0)).toHaveLength(2);
   });
 });
