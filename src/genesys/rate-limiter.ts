@@ -45,22 +45,31 @@ export function actionKindOf(path: string): ActionKind | undefined {
 export const JITTER_ALLOWANCE_MS = 250;
 
 /**
+ * The calls that may go at once: what the budget allows in this long (at least one). Spacing calls finer than a
+ * timer tick only adds timers (setTimeout counts whole milliseconds) and waits to budgets that are in effect
+ * unlimited; for Genesys' 300 a minute it means no burst at all.
+ */
+const BURST_MS = 20;
+
+/**
  * The pace that keeps a budget of `limit` calls in ANY window of `windowMs`, even when calls reach Genesys up to
  * JITTER_ALLOWANCE_MS later than one another. Any window, i.e. a sliding one: Genesys does not say whether its
  * minute slides or restarts on the clock, and the sliding reading is the stricter.
  *
- * Why this shape: calls are spaced at least `(windowMs + JITTER_ALLOWANCE_MS) / limit` apart (capacity 1, no burst),
- * so any span of `windowMs + JITTER_ALLOWANCE_MS` holds at most `limit` reserved turns, and the calls that land in
- * one Genesys window were reserved within such a span. The allowance is the only margin; it costs
- * `allowance / (windowMs + allowance)` of the budget: 0.4% of Genesys' 300 a minute (2.4% of the benchmark's
- * 50 per 10 s). A burst would cost its size on top (a window after an idle spell could hold the burst and a full
- * window's pace) and buys nothing an email needs: the second of two simultaneous sends waits 200 ms instead of none.
- * A stall longer than the allowance lets about `(stall − allowance) × pace` calls too many into a window; their 429s
- * close the client's Retry-After gate, the calls held there take new turns (client.ts) and the 429ed ones are
- * retried. A wider allowance would buy fewer of those 429s with budget.
+ * Why this shape: a token bucket of capacity C and rate r hands out fewer than `C + r × T` turns in any span T, so
+ * with `r = (limit − C + 1) / (windowMs + JITTER_ALLOWANCE_MS)` a span of the window plus the allowance holds at most
+ * `limit` turns, and the calls that land in one Genesys window were reserved within such a span. The allowance is
+ * the margin; it costs `allowance / (windowMs + allowance)` of the budget: 0.4% of Genesys' 300 a minute (2.4% of
+ * the benchmark's 50 per 10 s). A burst costs its size on top (a window after an idle spell can hold the burst and a
+ * full window's pace), so it is kept to BURST_MS: a larger one buys nothing an email needs, the second of two
+ * simultaneous sends waiting 200 ms instead of none. A stall longer than the allowance lets about
+ * `(stall − allowance) × pace` calls too many into a window; their 429s close the client's Retry-After gate, the
+ * calls held there take new turns (client.ts) and the 429ed ones are retried. A wider allowance would buy fewer of
+ * those 429s with budget.
  */
 export function bucketShape(budget: Budget): { capacity: number; perMs: number } {
-  return { capacity: 1, perMs: budget.limit / (budget.windowMs + JITTER_ALLOWANCE_MS) };
+  const capacity = Math.max(1, Math.floor((budget.limit * BURST_MS) / budget.windowMs));
+  return { capacity, perMs: (budget.limit - capacity + 1) / (budget.windowMs + JITTER_ALLOWANCE_MS) };
 }
 
 /**

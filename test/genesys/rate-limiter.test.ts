@@ -11,12 +11,17 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { uniqueName } from '../support/kafka.js';
 
 describe('bucketShape', () => {
-  it('paces evenly, no burst, with the jitter allowance as the only margin', () => {
+  it('paces evenly with the jitter allowance as the margin, and bursts only what 20 ms of the budget allows', () => {
     expect(bucketShape({ limit: 300, windowMs: 60_000 })).toEqual({
       capacity: 1,
       perMs: 300 / (60_000 + JITTER_ALLOWANCE_MS),
     });
     expect(bucketShape({ limit: 10, windowMs: 1_000 }).capacity).toBe(1);
+    // A budget that is in effect unlimited is not spaced out call by call.
+    expect(bucketShape({ limit: 1_000_000, windowMs: 60_000 })).toEqual({
+      capacity: 333,
+      perMs: (1_000_000 - 332) / (60_000 + JITTER_ALLOWANCE_MS),
+    });
   });
 });
 
@@ -59,25 +64,32 @@ describe('MemoryBucket', () => {
     );
   });
 
-  it('stays within the limit when every call reaches Genesys up to the jitter allowance late', async () => {
-    const clock = { now: 0 };
-    const budget = { limit: 50, windowMs: 10_000 };
-    const bucket = new MemoryBucket(budget, () => clock.now);
-    const reserved = await reserveAll(bucket, clock, 40, 3_000, 800);
-    // The worst case for a window: the calls at its start late by the whole allowance, those at its end on time,
-    // as when a replica stalls and the other does not.
-    const lateUntil = (late: number) => (t: number, i: number) => t + (i < reserved.length / 2 ? late : 0);
-    expect(maxInWindow(reserved.map(lateUntil(JITTER_ALLOWANCE_MS)), budget.windowMs)).toBeLessThanOrEqual(
-      budget.limit,
-    );
-    let seed = 7;
-    const random = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
-    const jittered = reserved.map((t) => t + random() * JITTER_ALLOWANCE_MS);
-    expect(maxInWindow(jittered, budget.windowMs)).toBeLessThanOrEqual(budget.limit);
-    // A stall longer than the allowance is what the margin does not cover: it can bring a call too many.
-    const stalled = reserved.map(lateUntil(JITTER_ALLOWANCE_MS + 250));
-    expect(maxInWindow(stalled, budget.windowMs)).toBeGreaterThan(budget.limit);
-  });
+  it.each([
+    { limit: 50, windowMs: 10_000, burst: 40, everyMs: 3_000 },
+    { limit: 6_000, windowMs: 10_000, burst: 400, everyMs: 500 },
+  ])(
+    'stays within $limit per $windowMs ms when calls reach Genesys up to the jitter allowance late',
+    async (c) => {
+      const clock = { now: 0 };
+      const budget = { limit: c.limit, windowMs: c.windowMs };
+      const bucket = new MemoryBucket(budget, () => clock.now);
+      // Callers arrive faster than the budget allows, for about three windows.
+      const reserved = await reserveAll(bucket, clock, c.burst, c.everyMs, Math.ceil(c.limit * 3.2));
+      // The worst case for a window: the calls at its start late by the whole allowance, those at its end on time,
+      // as when a replica stalls and the other does not.
+      const lateUntil = (late: number) => (t: number, i: number) => t + (i < reserved.length / 2 ? late : 0);
+      expect(maxInWindow(reserved.map(lateUntil(JITTER_ALLOWANCE_MS)), budget.windowMs)).toBeLessThanOrEqual(
+        budget.limit,
+      );
+      let seed = 7;
+      const random = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
+      const jittered = reserved.map((t) => t + random() * JITTER_ALLOWANCE_MS);
+      expect(maxInWindow(jittered, budget.windowMs)).toBeLessThanOrEqual(budget.limit);
+      // A stall longer than the allowance is what the margin does not cover: it can bring a call too many.
+      const stalled = reserved.map(lateUntil(JITTER_ALLOWANCE_MS + 250));
+      expect(maxInWindow(stalled, budget.windowMs)).toBeGreaterThan(budget.limit);
+    },
+  );
 
   it('lets a call through at once when budget is left', async () => {
     const bucket = new MemoryBucket({ limit: 100, windowMs: 1_000 }, () => 0);
