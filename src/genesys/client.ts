@@ -34,7 +34,7 @@ export interface GenesysClientOptions {
   readonly http: Got;
   readonly tokens: TokenProvider;
   /** Budgets acquired before every call; none: no client-side limit. */
-  readonly limiter?: RateLimiter;
+  readonly limiter?: Pick<RateLimiter, 'acquire'>;
   readonly metrics?: Metrics;
 }
 
@@ -75,9 +75,15 @@ export class GenesysClient {
       const token = await this.#options.tokens.getToken(signal);
       waitedMs += await this.#gate.pass(hooks);
       if (this.#options.limiter) {
-        waitedMs += await this.#options.limiter.acquire(request.path, hooks);
-        // A 429 may have come in while this call waited for its budget.
-        waitedMs += await this.#gate.pass(hooks);
+        for (;;) {
+          waitedMs += await this.#options.limiter.acquire(request.path, hooks);
+          // A 429 may have come in while this call waited for its budget. Its turn has then passed: it takes a new
+          // one once the gate opens. Going on the old turn would send every call held at the gate at once when it
+          // opens, and with the pace that follows they would overrun the window after (one 429 would breed the next).
+          const held = await this.#gate.pass(hooks);
+          waitedMs += held;
+          if (held === 0) break;
+        }
       }
       calls += 1;
       const { status, headers, body, correlationId } = await this.#call(

@@ -130,7 +130,9 @@ export function latencyOf(faults: FaultSettings, random: () => number = Math.ran
 
 /**
  * A sliding-window log of call times: how Genesys' "N per minute" is enforced here, and how the simulator measures
- * the highest rate it saw (a test reads that to prove a bridge stayed within a budget).
+ * the highest rate it saw (a test reads that to prove a bridge stayed within a budget). Genesys does not say whether
+ * its minute slides or restarts on the clock; sliding is the stricter reading (each fixed minute is one of its
+ * windows, at an unknown phase), so a client that passes here passes either way.
  */
 export class WindowLog {
   #times: number[] = [];

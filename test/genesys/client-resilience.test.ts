@@ -13,7 +13,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 
 let simulator: GenesysSimulator;
 
-function clientFor(options: { requestTimeoutMs?: number; limiter?: RateLimiter } = {}) {
+function clientFor(options: { requestTimeoutMs?: number; limiter?: Pick<RateLimiter, 'acquire'> } = {}) {
   const http = createHttp({ requestTimeoutMs: options.requestTimeoutMs ?? 2_000 });
   const tokens = new TokenProvider({
     tokenUrl: `${simulator.url}/oauth/token`,
@@ -89,6 +89,33 @@ describe('GenesysClient resilience', () => {
     expect(response.waitedMs).toBeGreaterThan(0);
   });
 
+  it('gives a call held at the Retry-After gate a new turn of the rate budget: the one it had has passed', async () => {
+    // The second turn handed out is held back until the other call has got its 429 (and closed the gate).
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let turns = 0;
+    const limiter = {
+      acquire: async () => {
+        turns += 1;
+        if (turns === 2) await released;
+        return 0;
+      },
+    };
+    const { client } = clientFor({ limiter });
+    simulator.setFaults({ failureRates: { '429': 1 }, retryAfterS: 1 });
+    const sends = [client.send(email), client.send(email)];
+    await Promise.race(sends.map((send) => send.catch(() => undefined)));
+    simulator.setFaults({ failureRates: {} });
+    release();
+    const [a, b] = await Promise.allSettled(sends);
+    const outcomes = [a, b].map((r) =>
+      r?.status === 'fulfilled' ? r.value.status : (r?.reason as BridgeError).code,
+    );
+    expect(new Set(outcomes)).toEqual(new Set([200, 'GENESYS_RATE_LIMITED']));
+    // The held call waited out the Retry-After, then took a third turn rather than going on its stale one.
+    expect(turns).toBe(3);
+  });
+
   it('aborts a Retry-After wait when the bridge stops', async () => {
     const { client } = clientFor();
     simulator.setFaults({ failureRates: { '429': 1 }, retryAfterS: 30 });
@@ -134,7 +161,7 @@ describe('GenesysClient resilience', () => {
     });
     const { client } = clientFor({ limiter });
     const responses = await Promise.all([client.send(email), client.send(email), client.send(email)]);
-    // Burst of 1, then 4 a second (the rest is slack): the second and third waited for their budget.
+    // No burst, then 8 a second (10 per 1.25 s: the window and the jitter allowance): the second and third waited.
     expect(responses.filter((r) => r.waitedMs > 0)).toHaveLength(2);
   });
 });
