@@ -111,6 +111,13 @@ function nestedMatches(value: unknown, nested: ObjectMatcher): boolean {
 }
 
 function compileLeaf(conditions: readonly Condition[], path: (string | number)[]): LeafTest {
+  // Exact values are the common leaf (a type, a country): one small closure rather than one per value, which counts
+  // when a file holds thousands of rules.
+  if (conditions.every((c) => !isObject(c))) {
+    const values: readonly unknown[] = [...conditions];
+    return (value) =>
+      Array.isArray(value) ? value.some((element) => values.includes(element)) : values.includes(value);
+  }
   const tests = conditions.map((c, i) => compileCondition(c, [...path, i]));
   const onMissing = tests.some((t) => t.matchesMissing);
   return (value) => {

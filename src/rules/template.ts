@@ -69,10 +69,18 @@ export class TemplateSyntaxError extends Error {
 
 /** `file` names the template file the source came from, for error messages. */
 export function compileTemplate(source: string, field: string, mode: TemplateMode, file?: string): Template {
+  // Text with no tag is its own output (Liquid escapes only what {{ }} outputs): nothing to parse or keep. Most
+  // strings of a large rules file are such constants (a sender, a body), and a parsed template costs a few KB.
+  if (!source.includes('{{') && !source.includes('{%')) {
+    const out = mode === 'header' ? stripLineBreaks(source) : source;
+    return { source, field, render: () => out };
+  }
   const engine = mode === 'html' ? html : plain;
-  let parsed: LiquidTemplate[];
+  // Parsed here to report a syntax error at load, then dropped: a parsed template is kept only once it is first
+  // rendered, since with thousands of rules most never render in a given process (about 1 KB each).
+  let parsed: LiquidTemplate[] | undefined;
   try {
-    parsed = engine.parse(source);
+    engine.parse(source);
   } catch (error) {
     const e = error as Error & { token?: { getPosition?: () => [number, number] } };
     const [line, column] = e.token?.getPosition?.() ?? [undefined, undefined];
@@ -91,7 +99,7 @@ export function compileTemplate(source: string, field: string, mode: TemplateMod
     render(scope) {
       let out: string;
       try {
-        out = engine.renderSync(parsed, scope) as string;
+        out = engine.renderSync((parsed ??= engine.parse(source)), scope) as string;
       } catch (error) {
         const message = (error as Error).message;
         const variable = /undefined variable: ([^,]+)/.exec(message)?.[1];
@@ -108,9 +116,13 @@ export function compileTemplate(source: string, field: string, mode: TemplateMod
         );
       }
       // A CR or LF in a subject, a name or an address would let an event inject mail headers.
-      return mode === 'header' ? out.replace(/[\r\n]+/g, ' ').trim() : out;
+      return mode === 'header' ? stripLineBreaks(out) : out;
     },
   };
+}
+
+function stripLineBreaks(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').trim();
 }
 
 /**

@@ -49,6 +49,40 @@ describe('parseRules', () => {
     expect(parseRules(json, 'rules.json').rules).toHaveLength(1);
   });
 
+  // JSON is read without the YAML parser; its mistakes must still be found, and located, as in YAML.
+  it('locates mistakes in a JSON file, one rule per line', () => {
+    const rule = (name: string, extra = '') =>
+      `{"name": "${name}", "topics": ["t"]${extra}, "action": {"agentlessEmail": {"from": {"email": "a@b.co"}, "to": {"email": "{{ e }}"}, "text": "x"}}}`;
+    const json = [
+      '{"version": 1, "rules": [',
+      `  ${rule('a')},`,
+      `  ${rule('b', ', "match": {"type": "X"}')},`,
+      `  ${rule('a', ', "enabeld": false')}`,
+      ']}',
+    ].join('\n');
+    expect(problems(json).map((p) => [p.line, p.column, p.message])).toEqual([
+      [3, 52, 'must be a list of values (the event matches any of them) or a nested pattern object'],
+      [4, 34, 'unknown key "enabeld"'],
+    ]);
+    const unique = json.replace('"enabeld": false', '"enabled": false');
+    expect(problems(unique).map((p) => [p.line, p.column, p.message])).toEqual([
+      [3, 52, 'must be a list of values (the event matches any of them) or a nested pattern object'],
+      [4, 12, 'rule name "a" is used twice'],
+    ]);
+  });
+
+  it('refuses a key given twice in a JSON object, which JSON.parse alone would let pass', () => {
+    const json = `{"version": 1, "rules": [{"name": "r", "topics": ["t"], "name": "s",
+      "action": {"agentlessEmail": {"from": {"email": "a@b.co"}, "to": {"email": "{{ e }}"}, "text": "x"}}}]}`;
+    const found = problems(json);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ line: 1, message: expect.stringMatching(/unique/i) as unknown });
+    // The same key in two different objects is not a duplicate, nor is a key-like string value.
+    const fine = `{"version": 1, "rules": [{"name": "r", "topics": ["t"], "match": {"name": ["a\\":"]},
+      "action": {"agentlessEmail": {"from": {"email": "a@b.co", "name": "x"}, "to": {"email": "{{ e }}"}, "text": "x"}}}]}`;
+    expect(parseRules(fine, 'rules.json').rules[0]?.name).toBe('r');
+  });
+
   it('reports every mistake with its line and column', () => {
     const bad = `version: 1
 rules:

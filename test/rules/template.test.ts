@@ -71,4 +71,16 @@ describe('strictness', () => {
   it('strips CR/LF in headers', () => {
     expect(render('{{ s }}', { s: 'a\r\nb' }, 'header')).toBe('a b');
   });
+  it('renders text with no tag as written, with the same rules as a template', () => {
+    // Such text skips the Liquid engine; what the engine would make of it must not change.
+    expect(render(' Subject\r\n line ', {}, 'header')).toBe('Subject  line');
+    expect(render('<p>a & b</p>\n', {}, 'html')).toBe('<p>a & b</p>\n');
+    expect(render('{ x } {', {}, 'text')).toBe('{ x } {');
+    for (const source of [' Subject\r\n line ', '<p>a & b</p>\n', '{ x } {', 'a }} b']) {
+      for (const mode of ['header', 'html', 'text'] as const) {
+        const throughLiquid = render(`{{ empty }}${source}`, { empty: '' }, mode);
+        expect(render(source, {}, mode)).toBe(throughLiquid);
+      }
+    }
+  });
 });
