@@ -197,7 +197,11 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
       .sort((a, b) => a - b);
     const p50 = percentile(added, 0.5);
     const p99 = percentile(added, 0.99);
+    const floor = await latencyFloor(kafka, admin, brokers, total, pace);
+    const floorP50 = percentile(floor, 0.5);
+    const floorP99 = percentile(floor, 0.99);
     log(`  added latency at ${pace.toFixed(0)} events/s: p50 ${p50} ms, p99 ${p99} ms`);
+    log(`  bare kafkajs consumer at the same pace: p50 ${floorP50} ms, p99 ${floorP99} ms`);
 
     rows.push(
       row(
@@ -216,6 +220,8 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
         '≥ 50×',
         sent.rate / hand.rate >= 50,
       ),
+      row('send', 'published → bare kafkajs eachMessage, p50 (baseline)', `${floorP50} ms`, '', '', ''),
+      row('send', 'published → bare kafkajs eachMessage, p99 (baseline)', `${floorP99} ms`, '', '', ''),
       row('send', `added latency p50 at ${pace.toFixed(0)} ev/s`, `${p50} ms`, '', '', ''),
       row('send', `added latency p99 at ${pace.toFixed(0)} ev/s`, `${p99} ms`, '', '< 20 ms', p99 < 20),
       row(
@@ -230,6 +236,38 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
   } finally {
     await simulator.close();
   }
+}
+
+/**
+ * The floor under the added latency: what Kafka and this machine cost before the bridge does anything. A bare kafkajs
+ * consumer reads the same number of events published at the same pace, alone, and reports each one's delay from
+ * publication to eachMessage, sorted.
+ */
+async function latencyFloor(
+  kafka: Kafka,
+  admin: Admin,
+  brokers: string,
+  total: number,
+  pace: number,
+): Promise<number[]> {
+  const topic = await newTopic(admin, 'bench.latency.bare');
+  const bare = tsx('bench/baselines/latency-consumer.ts', {
+    KAFKA_BROKERS: brokers,
+    KAFKA_GROUP_ID: `bench-latency-bare-${randomBytes(3).toString('hex')}`,
+    TOPIC: topic,
+    TOTAL: String(total),
+  });
+  const output = lastLine(bare.child);
+  await bare.joined();
+  await producePaced(kafka, topic, total, pace);
+  // It exits once it has seen every event; stopped after a grace period if it never does.
+  const killer = setTimeout(() => void stop(bare.child), 30_000);
+  const last = await output;
+  clearTimeout(killer);
+  const { delaysMs } = JSON.parse(last) as { delaysMs?: number[] };
+  if (delaysMs?.length !== total)
+    throw new Error(`the latency baseline saw ${delaysMs?.length ?? 0} of ${total} events`);
+  return delaysMs.sort((a, b) => a - b);
 }
 
 // ───────────────────────── scenario 3: budget path ─────────────────────────
@@ -441,6 +479,17 @@ function tsx(script: string, env: Record<string, string>): Consumer {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return { child, joined: joinedFromLog(child, '"joined":true') };
+}
+
+/** The last line a process prints before it exits (a baseline's result). */
+function lastLine(child: ChildProcess): Promise<string> {
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-1_000_000);
+  });
+  return new Promise((resolveLine) =>
+    child.once('exit', () => resolveLine(out.trim().split('\n').pop() ?? '{}')),
+  );
 }
 
 function stop(child: ChildProcess): Promise<void> {
