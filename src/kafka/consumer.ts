@@ -114,6 +114,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   });
   const scheduler = new Scheduler<PreparedEvent>(options.limits);
   const fetchPaused = new Set<string>();
+  /** Partitions whose last batch was cut short for want of room: they stay paused until half their queue is free. */
+  const cutShort = new Set<string>();
   const committed = new Map<string, bigint>();
   const idleWaiters = new Set<() => void>();
   let running = false;
@@ -182,6 +184,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       });
   };
 
+  const cutBatchShort = (id: string, left: number) => {
+    cutShort.add(id);
+    logger.debug(
+      { partition: id, left },
+      'batch cut short: the partition has no room, fetching it again later',
+    );
+  };
+
   /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
   const reconcileFetching = () => {
     if (!running) return;
@@ -189,11 +199,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     const resume: string[] = [];
     for (const id of scheduler.partitions) {
       const wasPaused = fetchPaused.has(id);
+      // Without the cutShort test, one event finishing between the cut and this check would let kafkajs fetch the
+      // partition again at once: a megabyte of records decoded to take in the one that fits, again and again.
       const shouldPause =
         stopping ||
         health.paused !== undefined ||
         scheduler.isFull(id) ||
-        (wasPaused && !scheduler.hasRoom(id));
+        ((wasPaused || cutShort.has(id)) && !scheduler.hasRoom(id));
+      cutShort.delete(id);
       if (shouldPause && !wasPaused) pause.push(id);
       if (!shouldPause && wasPaused) resume.push(id);
     }
@@ -281,6 +294,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       const dropped = scheduler.revoke(id);
       for (const entry of dropped) entry.message.drop();
       committed.delete(id);
+      cutShort.delete(id);
       if (fetchPaused.delete(id)) consumer.resume(toTopicPartitions([id]));
       logger.info({ partition: id, dropped: dropped.length }, 'partition revoked');
     }
@@ -309,6 +323,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           if (await roomIn(id, ROOM_WAIT_MS)) admitted = scheduler.admits(id, offset);
         }
         // Not taken in: leave the fetch position here, so that it is fetched again once there is room.
+        if (admitted === 'full') cutBatchShort(id, batch.messages.length - i);
         if (admitted === 'full' || admitted === 'unassigned') break;
         if (admitted === 'duplicate') {
           payload.resolveOffset(message.offset);
@@ -337,6 +352,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           ? scheduler.settle(id, offset)
           : scheduler.offer(id, offset, prepared.orderingKeys, prepared);
         if (result !== 'accepted') prepared.drop();
+        if (result === 'full') cutBatchShort(id, batch.messages.length - i);
         if (result === 'full' || result === 'unassigned') break;
         payload.resolveOffset(message.offset);
         // Started now rather than after the whole batch is prepared: a large batch would delay its first event.

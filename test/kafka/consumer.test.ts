@@ -57,3 +57,57 @@ rules:
     expect(simulator.received(AGENTLESS_EMAIL_PATH)).toHaveLength(10);
   });
 });
+
+describe('a partition whose queue is full (real broker, slow simulator)', () => {
+  const topic = uniqueName('full.orders');
+  let simulator: GenesysSimulator;
+  let running: InProcessBridge;
+
+  beforeAll(async () => {
+    // Genesys' own budgets lifted: this test is about fetching, not rate limits.
+    simulator = await GenesysSimulator.start({
+      faults: { latencyMs: 20, perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 },
+    });
+    await createTopic(topic, 1);
+    running = await startTestBridge({
+      KAFKA_BROKERS: brokers().join(','),
+      KAFKA_GROUP_ID: uniqueName('geb-full'),
+      RULES_FILE: await writeRulesFile(`
+version: 1
+rules:
+  - name: shipped-email
+    topics: [${topic}]
+    action:
+      agentlessEmail: { from: { email: orders@shop.example }, to: { email: "{{ email }}" }, text: "Shipped." }
+`),
+      ...simulatorEnv(simulator),
+      GENESYS_CLIENT_RATE_LIMIT: '1000000',
+      GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000',
+      // About 200 deliveries a second: the queue of 100 takes some 250 ms to drain to half.
+      PARTITION_MAX_QUEUED: '100',
+      PARTITION_MAX_IN_FLIGHT: '4',
+    });
+  });
+
+  afterAll(async () => {
+    await running?.bridge.close();
+    await simulator?.close();
+  });
+
+  it('is fetched again only once half its queue is free, not each time one event finishes', async () => {
+    const total = 600;
+    await produce(
+      topic,
+      Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: { email: `c${i}@example.com` } })),
+    );
+    await waitFor(() => simulator.received(AGENTLESS_EMAIL_PATH).length === total, {
+      timeoutMs: 30_000,
+      what: `all ${total} emails`,
+    });
+    // Each cut leaves the rest of a fetch to be fetched and decoded again. Measured: 5 cuts; when the partition was
+    // fetched again as soon as one event finished, 61.
+    const cuts = running.logs.records().filter((r) => String(r['msg']).startsWith('batch cut short')).length;
+    expect(cuts).toBeGreaterThan(0);
+    expect(cuts).toBeLessThanOrEqual(20);
+  });
+});
