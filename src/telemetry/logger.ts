@@ -5,32 +5,25 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 export type { Logger } from 'pino';
 
 /**
- * Paths pino blanks out whatever a caller passes. A second line of defence: callers log hashes and never raw
- * secrets, addresses or bodies in the first place, and Secret values already serialise as `[redacted]`.
+ * Keys whose values never reach a log line, at the top of what a caller logs, one level down (`config.clientSecret`),
+ * and under `headers` at either (`request.headers.authorization`). A second line of defence: callers log hashes and
+ * never raw secrets, addresses or bodies in the first place, and Secret values already serialise as `[redacted]`.
  */
-const REDACT_PATHS = [
-  'clientSecret',
-  '*.clientSecret',
-  'accessToken',
-  '*.accessToken',
-  'access_token',
-  '*.access_token',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-  '*.headers.authorization',
-  'body',
-  '*.body',
-];
+const SENSITIVE_KEYS = new Set(['clientSecret', 'accessToken', 'access_token', 'authorization', 'body']);
+const CENSOR = '[redacted]';
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'genesys-event-bridge' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
+      // Not pino's `redact`: its wildcard paths (`*.body`) re-parse every path on every line, about 24 KB of garbage
+      // per line, which was the largest allocation of a delivery. This walk copies only what it must blank.
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (object) => censored(object, 0),
+      },
       // Every line written inside a span carries its ids, so a log line leads to its trace and back.
       mixin() {
         const span = trace.getActiveSpan()?.spanContext();
@@ -39,6 +32,55 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     },
     destination,
   );
+  // pino applies no formatter to a child's bindings; children inherit this `child` (they are made with
+  // Object.create(parent)), so every binding at any depth of children passes through it.
+  type ChildFn = (this: Logger, bindings: Record<string, unknown>, options?: object) => Logger;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the right `this`
+  const child = logger.child as unknown as ChildFn;
+  const censoredChild: ChildFn = function (this, bindings, options) {
+    return child.call(this, censored(bindings, 0), options);
+  };
+  logger.child = censoredChild as unknown as Logger['child'];
+  return logger;
+}
+
+/**
+ * `object` with sensitive keys blanked down to one level below the top (plus `headers` there), copied only where
+ * something is blanked: a line with nothing to blank costs a walk over its keys and no allocation.
+ */
+function censored<T extends Record<string, unknown>>(object: T, depth: number): T {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    let replacement = value;
+    if (SENSITIVE_KEYS.has(key)) {
+      replacement = CENSOR;
+    } else if (value !== null && typeof value === 'object' && (depth < 1 || key === 'headers')) {
+      if (value instanceof Error) {
+        // Kept as it is unless one of its own properties has to go; then a copy of the same class, so that pino's err
+        // serializer still reports its type, message and stack.
+        const own = { ...value } as Record<string, unknown>;
+        const blanked = censored(own, depth + 1);
+        if (blanked !== own) {
+          const copy = Object.create(
+            Object.getPrototypeOf(value) as object,
+            Object.getOwnPropertyDescriptors(value),
+          ) as Error;
+          replacement = Object.assign(copy, blanked);
+        }
+      } else if (isPlainObject(value)) {
+        replacement = censored(value, key === 'headers' ? depth : depth + 1);
+      }
+    }
+    if (replacement !== value) (copy ??= { ...object })[key] = replacement;
+  }
+  return (copy ?? object) as T;
+}
+
+/** Objects a caller builds to log; class instances (a Secret, a Buffer) serialise themselves. */
+function isPlainObject(value: object): value is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /**

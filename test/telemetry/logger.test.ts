@@ -37,6 +37,47 @@ describe('logger redaction (the one place it is enforced)', () => {
     });
   });
 
+  it('blanks them in child bindings, under headers one level down, and in an error logged as err', () => {
+    const logs = new LogCapture();
+    const error = Object.assign(new Error('call failed'), {
+      body: { to: 'grace@example.com' },
+      code: 'E_X',
+    });
+    createLogger('info', logs)
+      .child({ connection: { clientSecret: 'bound-secret', name: 'eu' } })
+      .child({ rule: 'r1', accessToken: 'grandchild-token' })
+      .warn(
+        {
+          request: { method: 'POST', headers: { authorization: 'Bearer nested', accept: 'json' } },
+          err: error,
+          list: ['kept'],
+        },
+        'call failed',
+      );
+    const line = logs.text;
+    for (const leaked of ['bound-secret', 'grandchild-token', 'Bearer nested', 'grace@example.com']) {
+      expect(line).not.toContain(leaked);
+    }
+    expect(JSON.parse(line)).toMatchObject({
+      connection: { clientSecret: '[redacted]', name: 'eu' },
+      rule: 'r1',
+      accessToken: '[redacted]',
+      request: { method: 'POST', headers: { authorization: '[redacted]', accept: 'json' } },
+      err: { type: 'Error', message: 'call failed', code: 'E_X', body: '[redacted]' },
+      list: ['kept'],
+    });
+    // The caller's objects are not changed by logging them.
+    expect(error.body).toEqual({ to: 'grace@example.com' });
+  });
+
+  it('logs an error with nothing to blank as pino would', () => {
+    const logs = new LogCapture();
+    createLogger('info', logs).error({ err: new TypeError('bad input') }, 'oops');
+    const line = JSON.parse(logs.text) as { err: { type: string; message: string; stack: string } };
+    expect(line.err).toMatchObject({ type: 'TypeError', message: 'bad input' });
+    expect(line.err.stack).toContain('TypeError: bad input');
+  });
+
   it('hashes personal data stably and case-insensitively, without revealing it', () => {
     expect(personalDataHash('Ada@Example.com')).toBe(personalDataHash(' ada@example.com '));
     expect(personalDataHash('ada@example.com')).toMatch(/^[0-9a-f]{16}$/);
