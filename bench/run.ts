@@ -434,9 +434,13 @@ async function bridge(
   rules: string,
   env: Record<string, string>,
 ): Promise<Consumer> {
-  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every bridge run there (open it in Chrome DevTools).
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every bridge run there (open it in Chrome DevTools);
+  // BENCH_NODE_FLAGS adds Node flags to every bridge run (e.g. "--max-old-space-size=96", "--trace-gc").
   const profile = process.env['BENCH_CPU_PROF'];
-  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const flags = [
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ...(process.env['BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? []),
+  ];
   const child = spawn(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'run'], {
     cwd: ROOT,
     env: {
