@@ -80,7 +80,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   };
   // Positions are only needed to report a problem. A JSON file (often generated, and the large ones usually are) is
   // read with JSON.parse and the YAML document with positions is built only if something must be located: on 10,000
-  // rules the YAML parser takes 60 times as long and a peak of 200 MB more.
+  // rules the YAML parser takes 1.4 s where JSON.parse takes 25 ms, with a peak some 200 MB higher.
   let located: Located | undefined;
   const locate = (): Located => (located ??= parseWithPositions(text));
   let data = parseJson(text);
