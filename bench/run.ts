@@ -435,7 +435,8 @@ async function bridge(
   env: Record<string, string>,
 ): Promise<Consumer> {
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every bridge run there (open it in Chrome DevTools);
-  // BENCH_NODE_FLAGS adds Node flags to every bridge run (e.g. "--max-old-space-size=96", "--trace-gc").
+  // BENCH_NODE_FLAGS adds Node flags to every bridge run: "--max-old-space-size=96", or "-r script.cjs" to preload an
+  // observer that writes its own file (the bridge's stdout is read for its join and dropped).
   const profile = process.env['BENCH_CPU_PROF'];
   const flags = [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),

@@ -81,6 +81,7 @@ export class Pipeline {
    */
   async prepare(message: InboundMessage, ctx: HandleContext): Promise<PreparedEvent> {
     this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
+    const kafkaKey = keyOf(message);
     const { span, context: spanContext } = startSpan(`process ${message.topic}`, {
       kind: SpanKind.CONSUMER,
       parent: contextFromHeaders(message.headers),
@@ -91,7 +92,7 @@ export class Pipeline {
         'messaging.destination.name': message.topic,
         'messaging.destination.partition.id': String(message.partition),
         'messaging.kafka.offset': Number(message.offset),
-        'messaging.kafka.message.key': keyOf(message),
+        'messaging.kafka.message.key': kafkaKey,
         'messaging.consumer.group.name': this.#deps.groupId,
       },
     });
@@ -100,13 +101,13 @@ export class Pipeline {
         topic: message.topic,
         partition: message.partition,
         offset: message.offset,
-        key: keyOf(message),
+        key: kafkaKey,
       },
     });
     let work: (hooks: HandleContext) => Promise<void>;
     let orderingKeys: string[] = [];
     try {
-      const prepared = await context.with(spanContext, () => this.#prepare(message, log, ctx));
+      const prepared = await context.with(spanContext, () => this.#prepare(message, kafkaKey, log, ctx));
       if (prepared === 'settled') {
         endSpan(span);
         return SETTLED;
@@ -152,6 +153,7 @@ export class Pipeline {
 
   async #prepare(
     message: InboundMessage,
+    kafkaKey: string | undefined,
     log: Logger,
     ctx: HandleContext,
   ): Promise<
@@ -176,7 +178,6 @@ export class Pipeline {
     }
     this.#deps.metrics?.eventsMatched.inc({ topic: message.topic });
     const scope = templateScope(event);
-    const kafkaKey = keyOf(message);
     const matched = rules.map((rule): MatchedRule => {
       try {
         return { rule, orderingKey: ruleOrderingKey(rule, scope, kafkaKey) };

@@ -121,18 +121,28 @@ export class Scheduler<M> {
 
   /** What offer() would answer now, without taking anything in: checked before the work of preparing an event. */
   admits(partition: string, offset: bigint): OfferResult {
+    const state = this.#acceptor(partition, offset);
+    if (typeof state === 'string') return state;
+    return this.#hasQueueRoom(state) ? 'accepted' : 'full';
+  }
+
+  #hasQueueRoom(state: PartitionState<M>): boolean {
+    return state.unfinished < this.#limits.maxQueuedPerPartition;
+  }
+
+  /** The partition that may take in `offset`, or why none may (queue room aside). */
+  #acceptor(partition: string, offset: bigint): PartitionState<M> | 'unassigned' | 'duplicate' {
     const state = this.#partitions.get(partition);
     if (!state || this.#draining) return 'unassigned';
     if (state.next !== undefined && offset < state.next) return 'duplicate';
-    if (state.unfinished >= this.#limits.maxQueuedPerPartition) return 'full';
-    return 'accepted';
+    return state;
   }
 
   /** Offers an event with its ordering keys (see the class comment). */
   offer(partition: string, offset: bigint, keys: readonly string[], message: M): OfferResult {
-    const admitted = this.admits(partition, offset);
-    const state = this.#partitions.get(partition);
-    if (admitted !== 'accepted' || !state) return admitted;
+    const state = this.#acceptor(partition, offset);
+    if (typeof state === 'string') return state;
+    if (!this.#hasQueueRoom(state)) return 'full';
     const distinct = keys.length > 1 ? [...new Set(keys)] : keys;
     const entry: Entry<M> = { partition, offset, keys: distinct, message, state: 'queued', blockers: 0 };
     this.#owner.set(entry, state);
@@ -157,10 +167,9 @@ export class Scheduler<M> {
    * fast path of most events, which never cost a scheduling slot.
    */
   settle(partition: string, offset: bigint): OfferResult {
-    const state = this.#partitions.get(partition);
-    if (!state || this.#draining) return 'unassigned';
-    if (state.next !== undefined && offset < state.next) return 'duplicate';
     // Not bounded by the queue: it adds nothing to it.
+    const state = this.#acceptor(partition, offset);
+    if (typeof state === 'string') return state;
     // Nothing to record: the watermark is the first unfinished entry of the log, or else `next`.
     state.next = offset + 1n;
     return 'accepted';
@@ -269,7 +278,7 @@ export class Scheduler<M> {
   /** No room for more: fetching of this partition should pause. */
   isFull(partition: string): boolean {
     const state = this.#partitions.get(partition);
-    return state !== undefined && state.unfinished >= this.#limits.maxQueuedPerPartition;
+    return state !== undefined && !this.#hasQueueRoom(state);
   }
 
   /** Enough room to fetch again (half the bound), so that fetching does not flap at the edge. */

@@ -114,8 +114,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   });
   const scheduler = new Scheduler<PreparedEvent>(options.limits);
   const fetchPaused = new Set<string>();
-  /** Partitions whose last batch was cut short for want of room: they stay paused until half their queue is free. */
-  const cutShort = new Set<string>();
   const committed = new Map<string, bigint>();
   const idleWaiters = new Set<() => void>();
   let running = false;
@@ -184,12 +182,23 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       });
   };
 
+  const pauseFetching = (ids: string[]) => {
+    consumer.pause(toTopicPartitions(ids));
+    for (const id of ids) fetchPaused.add(id);
+    logger.debug({ partitions: ids }, 'fetching paused');
+  };
+
+  /**
+   * A batch cut short for want of room pauses its partition at once; reconcileFetching then keeps it paused until half
+   * its queue is free. Left to reconcileFetching alone, one event finishing in between would let kafkajs fetch the
+   * partition again at once: a megabyte of records decoded to take in the one that fits, again and again.
+   */
   const cutBatchShort = (id: string, left: number) => {
-    cutShort.add(id);
     logger.debug(
       { partition: id, left },
       'batch cut short: the partition has no room, fetching it again later',
     );
+    if (!fetchPaused.has(id)) pauseFetching([id]);
   };
 
   /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
@@ -199,22 +208,15 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     const resume: string[] = [];
     for (const id of scheduler.partitions) {
       const wasPaused = fetchPaused.has(id);
-      // Without the cutShort test, one event finishing between the cut and this check would let kafkajs fetch the
-      // partition again at once: a megabyte of records decoded to take in the one that fits, again and again.
       const shouldPause =
         stopping ||
         health.paused !== undefined ||
         scheduler.isFull(id) ||
-        ((wasPaused || cutShort.has(id)) && !scheduler.hasRoom(id));
-      cutShort.delete(id);
+        (wasPaused && !scheduler.hasRoom(id));
       if (shouldPause && !wasPaused) pause.push(id);
       if (!shouldPause && wasPaused) resume.push(id);
     }
-    if (pause.length > 0) {
-      consumer.pause(toTopicPartitions(pause));
-      for (const id of pause) fetchPaused.add(id);
-      logger.debug({ partitions: pause }, 'fetching paused');
-    }
+    if (pause.length > 0) pauseFetching(pause);
     if (resume.length > 0) {
       consumer.resume(toTopicPartitions(resume));
       for (const id of resume) fetchPaused.delete(id);
@@ -294,7 +296,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       const dropped = scheduler.revoke(id);
       for (const entry of dropped) entry.message.drop();
       committed.delete(id);
-      cutShort.delete(id);
       if (fetchPaused.delete(id)) consumer.resume(toTopicPartitions([id]));
       logger.info({ partition: id, dropped: dropped.length }, 'partition revoked');
     }

@@ -1,4 +1,5 @@
 import { BridgeError } from '../errors.js';
+import type { Template } from './template.js';
 import type { Rule } from './rule-set.js';
 
 /**
@@ -6,12 +7,7 @@ import type { Rule } from './rule-set.js';
  * Rendered even without a ledger, so that an event lacking the key's fields fails the same way with or without one.
  */
 export function ruleIdempotencyKey(rule: Rule, scope: Record<string, unknown>): string | undefined {
-  if (rule.idempotencyKey === undefined) return undefined;
-  const key = rule.idempotencyKey.render(scope);
-  if (key === '') {
-    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${rule.idempotencyKey.field}: rendered an empty key`);
-  }
-  return key;
+  return rule.idempotencyKey === undefined ? undefined : renderedKey(rule.idempotencyKey, scope);
 }
 
 /**
@@ -23,10 +19,13 @@ export function ruleOrderingKey(
   scope: Record<string, unknown>,
   kafkaKey: string | undefined,
 ): string | undefined {
-  if (rule.orderingKey === undefined) return kafkaKey;
-  const key = rule.orderingKey.render(scope);
-  if (key === '') {
-    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${rule.orderingKey.field}: rendered an empty key`);
-  }
+  return rule.orderingKey === undefined ? kafkaKey : renderedKey(rule.orderingKey, scope);
+}
+
+/** An empty key would lump together every event whose field is blank: as good as missing. */
+function renderedKey(template: Template, scope: Record<string, unknown>): string {
+  const key = template.render(scope);
+  if (key === '')
+    throw new BridgeError('TEMPLATE_VARIABLE_MISSING', `${template.field}: rendered an empty key`);
   return key;
 }

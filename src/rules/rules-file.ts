@@ -158,20 +158,19 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
     // The pattern and the action are compiled apart, so that a mistake in one does not hide one in the other.
     const matches = attempt(index, () => compilePattern(rule.match));
     const action = attempt(index, () => compileAction(rule.action, 'action', readTemplateFile));
-    const idempotencyKey =
-      rule.idempotencyKey === undefined
-        ? undefined
-        : attempt(index, () => compileTemplate(rule.idempotencyKey as string, 'idempotencyKey', 'header'));
-    const orderingKey =
-      rule.orderingKey === undefined
-        ? undefined
-        : attempt(index, () => compileTemplate(rule.orderingKey as string, 'orderingKey', 'header'));
+    // null: the rule has no such key; undefined: it has one that does not compile (a problem is recorded).
+    const keyTemplate = (field: 'idempotencyKey' | 'orderingKey') => {
+      const source = rule[field];
+      return source === undefined ? null : attempt(index, () => compileTemplate(source, field, 'header'));
+    };
+    const idempotencyKey = keyTemplate('idempotencyKey');
+    const orderingKey = keyTemplate('orderingKey');
     // A disabled rule is still checked, so that enabling it later cannot surprise anyone.
     if (
       matches &&
       action &&
-      (rule.idempotencyKey === undefined || idempotencyKey) &&
-      (rule.orderingKey === undefined || orderingKey) &&
+      idempotencyKey !== undefined &&
+      orderingKey !== undefined &&
       rule.enabled !== false
     ) {
       rules.push({

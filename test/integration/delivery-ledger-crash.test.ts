@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
 import {
+  UNLIMITED_GENESYS_FAULTS,
   spawnBridge,
   tempLedgerFile,
   writeRulesFile,
@@ -49,7 +50,7 @@ describe.each([
     beforeAll(async () => {
       // Thousands of sends in seconds: Genesys' budgets (the simulator's default) are not what this test is about.
       simulator = await GenesysSimulator.start({
-        faults: { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 },
+        faults: UNLIMITED_GENESYS_FAULTS,
       });
       await createTopic(topic, PARTITIONS);
       rulesFile = await writeRulesFile(`

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
+import {
+  UNLIMITED_GENESYS_FAULTS,
+  spawnBridge,
+  writeRulesFile,
+  type ChildBridge,
+  simulatorEnv,
+} from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { ledgerRecords } from '../support/ledger.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../support/postgres.js';
@@ -24,7 +30,7 @@ describe('rebalance: two bridges in one group on a shared PostgreSQL ledger, one
   beforeAll(async () => {
     // Over a thousand sends in seconds: Genesys' budgets (the simulator's default) are not what this test is about.
     simulator = await GenesysSimulator.start({
-      faults: { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 },
+      faults: UNLIMITED_GENESYS_FAULTS,
     });
     await createTopic(topic, PARTITIONS);
     rulesFile = await writeRulesFile(`

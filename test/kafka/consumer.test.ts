@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import {
+  UNLIMITED_GENESYS_FAULTS,
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+} from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 describe('the consumer commits as soon as it has caught up (real broker, simulator)', () => {
@@ -66,7 +72,7 @@ describe('a partition whose queue is full (real broker, slow simulator)', () => 
   beforeAll(async () => {
     // Genesys' own budgets lifted: this test is about fetching, not rate limits.
     simulator = await GenesysSimulator.start({
-      faults: { latencyMs: 20, perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 },
+      faults: { latencyMs: 20, ...UNLIMITED_GENESYS_FAULTS },
     });
     await createTopic(topic, 1);
     running = await startTestBridge({
@@ -81,8 +87,6 @@ rules:
       agentlessEmail: { from: { email: orders@shop.example }, to: { email: "{{ email }}" }, text: "Shipped." }
 `),
       ...simulatorEnv(simulator),
-      GENESYS_CLIENT_RATE_LIMIT: '1000000',
-      GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000',
       // About 200 deliveries a second: the queue of 100 takes some 250 ms to drain to half.
       PARTITION_MAX_QUEUED: '100',
       PARTITION_MAX_IN_FLIGHT: '4',

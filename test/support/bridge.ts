@@ -19,6 +19,12 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
  */
 const UNLIMITED_RATES = { GENESYS_CLIENT_RATE_LIMIT: '1000000', GENESYS_EMAIL_ORG_RATE_LIMIT: '1000000' };
 
+/**
+ * The simulator's fault switches that lift Genesys' own budgets (300 a minute), for tests that send more: without
+ * them such a test stalls at 300 calls, with 429s, as Genesys would.
+ */
+export const UNLIMITED_GENESYS_FAULTS = { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 } as const;
+
 /** The GENESYS_* variables that point a bridge at a simulator, with one of its clients (its default one if none). */
 export function simulatorEnv(
   simulator: { readonly url: string },
