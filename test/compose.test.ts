@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { VARIABLES } from '../src/config.js';
+import { SETTINGS } from '../src/config.js';
 
 /** No Docker engine runs here, so the compose file is checked for what can drift from the code: its settings. */
 describe('docker-compose.yml', () => {
@@ -9,7 +9,7 @@ describe('docker-compose.yml', () => {
     const compose = parse(await readFile(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
       services: Record<string, { environment?: Record<string, string>; command?: string[] }>;
     };
-    const declared = new Set(VARIABLES.map((v) => v.name));
+    const declared = new Set(SETTINGS.map((v) => v.name));
     const bridge = compose.services['bridge'];
     const unknown = Object.keys(bridge?.environment ?? {}).filter(
       (k) => !declared.has(k) && !k.startsWith('OTEL_'),
@@ -17,7 +17,7 @@ describe('docker-compose.yml', () => {
     expect(unknown).toEqual([]);
     expect(bridge?.command?.[0]).toBe('run');
     expect(compose.services['simulator']?.command?.[0]).toBe('simulator');
-    for (const required of VARIABLES.filter((v) => v.required).map((v) => v.name)) {
+    for (const required of SETTINGS.filter((v) => v.required).map((v) => v.name)) {
       const satisfied =
         required in (bridge?.environment ?? {}) ||
         (required === 'GENESYS_CLIENT_SECRET' && 'GENESYS_CLIENT_SECRET_FILE' in (bridge?.environment ?? {}));
