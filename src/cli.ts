@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { CONFIG_USAGE, configCommand } from './commands/config.js';
 import { DLQ_USAGE, dlqCommand } from './commands/dlq.js';
 import { RUN_USAGE, runCommand } from './commands/run.js';
@@ -26,14 +27,27 @@ ${CONFIG_USAGE}
 ${RULES_USAGE}
 ${DELIVERIES_USAGE}
 ${DLQ_USAGE}
+  --version                 Print the version.
   help                      Show this text.
 `;
+
+/** package.json sits one level above both src/cli.ts and dist/cli.js, and ships in the package and the image. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT.ok;
   }
   const handler = COMMANDS[command];
   if (!handler) {
