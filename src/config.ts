@@ -180,7 +180,7 @@ export const SETTINGS: readonly Setting[] = [
     group: 'kafka',
     kind: 'text',
     default: 'genesys-event-bridge',
-    description: 'Consumer group the bridge joins.',
+    description: 'Consumer group the bridge joins. Replicas of one bridge share it.',
   },
   {
     name: 'KAFKA_CLIENT_ID',
@@ -196,7 +196,7 @@ export const SETTINGS: readonly Setting[] = [
     values: START_FROM,
     default: 'latest',
     description:
-      "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history).",
+      "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history: beware, old events send emails too).",
   },
   {
     name: 'KAFKA_SESSION_TIMEOUT_MS',
@@ -232,7 +232,8 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'choice',
     values: SECURITY_PROTOCOLS,
     default: 'PLAINTEXT',
-    description: "SSL is TLS, SASL_SSL is SASL over TLS, as in Kafka's own configuration.",
+    description:
+      "As in Kafka's own configuration: SSL is TLS, SASL_SSL is SASL over TLS. The same settings serve the consumer, the dead-letter producer and `geb dlq replay`.",
   },
   {
     name: 'KAFKA_SSL_CA_FILE',
@@ -265,7 +266,7 @@ export const SETTINGS: readonly Setting[] = [
     values: ['true', 'false'],
     default: 'true',
     description:
-      "Whether a broker's certificate must name the host connected to. Turn off only for brokers addressed by IPs their certificates lack.",
+      "Whether a broker's certificate must name the host connected to. The chain is always verified; turn this off only for brokers addressed by IPs their certificates lack.",
   },
   {
     name: 'KAFKA_SASL_MECHANISM',
@@ -302,7 +303,7 @@ export const SETTINGS: readonly Setting[] = [
     max: HOUR_MS,
     default: '1000',
     description:
-      'How often the rules file and its template files are checked for changes; 0: reload on SIGHUP only.',
+      'How often the rules file and its template files are checked for changes: a valid new version replaces the rules without a restart, an invalid one is logged and ignored. 0: reload on SIGHUP only.',
   },
   // Genesys Cloud
   {
@@ -310,7 +311,8 @@ export const SETTINGS: readonly Setting[] = [
     group: 'genesys',
     kind: 'choice',
     values: GENESYS_REGIONS,
-    description: 'Genesys Cloud region host. Required unless both URL overrides are set.',
+    description:
+      "Region host of the Genesys Cloud organisation. Required unless both URL overrides are set. A region that does not match the OAuth client's shows up as `invalid_client`.",
   },
   {
     name: 'GENESYS_CLIENT_ID',
@@ -330,7 +332,8 @@ export const SETTINGS: readonly Setting[] = [
     name: 'GENESYS_API_URL',
     group: 'genesys',
     kind: 'url',
-    description: 'Overrides the API base URL (`https://api.<region>`), e.g. to point at the simulator.',
+    description:
+      'Overrides the API base URL (`https://api.<region>`), e.g. `http://127.0.0.1:8089` for the simulator.',
   },
   {
     name: 'GENESYS_LOGIN_URL',
@@ -357,7 +360,7 @@ export const SETTINGS: readonly Setting[] = [
     max: 1_000_000,
     default: '300',
     description:
-      'Genesys API calls per rate window this bridge makes with its token (Genesys allows 300 a minute).',
+      "Genesys API calls per rate window this bridge makes with its OAuth client's token (Genesys counts 300 a minute per token). Each replica holds its own token, so this budget is per process.",
   },
   {
     name: 'GENESYS_EMAIL_ORG_RATE_LIMIT',
@@ -366,7 +369,8 @@ export const SETTINGS: readonly Setting[] = [
     min: 10,
     max: 1_000_000,
     default: '300',
-    description: 'Agentless emails per rate window for the whole organisation, all replicas together.',
+    description:
+      "Agentless emails per rate window for the whole organisation (Genesys: 300 a minute, whatever the number of tokens). With `REDIS_URL` all replicas share it; without, it is this process's alone.",
   },
   {
     name: 'GENESYS_RATE_WINDOW_MS',
@@ -375,21 +379,23 @@ export const SETTINGS: readonly Setting[] = [
     min: 1_000,
     max: HOUR_MS,
     default: '60000',
-    description: 'The window both rate limits count in.',
+    description:
+      'The window both rate limits count in. The limiter paces calls evenly and never lets more than the limit through within any such window.',
   },
   {
     name: 'REDIS_URL',
     group: 'rate-limits',
     kind: 'redis-url',
     description:
-      'Redis shared by the replicas for the organisation-wide rate budgets, e.g. `redis://redis:6379/0`. Unset: in-process.',
+      '`redis://[user:password@]host:port[/db]` (or `rediss://`): the Redis in which replicas share the organisation-wide budget. Unset: in-process budgets. If Redis cannot be reached, deliveries are retried and then paused like a Genesys outage.',
   },
   {
     name: 'REDIS_KEY_PREFIX',
     group: 'rate-limits',
     kind: 'text',
     default: 'geb:',
-    description: 'Prefix of the Redis keys; replicas of one organisation share it.',
+    description:
+      'Prefix of the Redis keys. Replicas sending for the same organisation must share it; bridges for different organisations on one Redis must not.',
   },
   // Delivery
   {
@@ -436,7 +442,8 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     max: 600_000,
     default: '250',
-    description: 'First backoff after a transient failure; doubles per attempt, with jitter.',
+    description:
+      'First backoff after a transient failure (408, 5xx, network error, token endpoint failing); doubles per attempt, with jitter. A 429 waits at least its `Retry-After`.',
   },
   {
     name: 'DELIVERY_RETRY_MAX_DELAY_MS',
@@ -455,7 +462,7 @@ export const SETTINGS: readonly Setting[] = [
     max: 1_000_000,
     default: '10',
     description:
-      'Tries of one delivery after which a transient failure counts as systemic and pauses delivery.',
+      'Tries of one delivery after which a transient failure is taken as systemic: delivery pauses and probes, and the event is never dead-lettered. 429s do not count.',
   },
   {
     name: 'DELIVERY_RETRY_MAX_AGE_MS',
@@ -491,7 +498,7 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     max: 3650,
     default: '30',
-    description: 'Delivery records last updated longer ago than this are deleted.',
+    description: 'Delivery records last updated longer ago than this are deleted (at start, then hourly).',
   },
   {
     name: 'LEDGER_KEY_HEADER',
@@ -506,7 +513,7 @@ export const SETTINGS: readonly Setting[] = [
     group: 'decoding',
     kind: 'url',
     description:
-      'Confluent-compatible schema registry, for values in the Confluent wire format (Avro, JSON Schema, Protobuf); see [decoding.md](decoding.md).',
+      "Confluent-compatible schema registry (Confluent, Apicurio's `/apis/ccompat/v7`, Redpanda…), for values in the Confluent wire format (Avro, JSON Schema, Protobuf); see [decoding.md](decoding.md).",
   },
   {
     name: 'SCHEMA_REGISTRY_USERNAME',
@@ -544,7 +551,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'list',
     default: '*',
     description:
-      'Topics (names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON.',
+      'Topics (names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON; on other topics such a value is dead-lettered (`DECODE_FAILED`).',
   },
   {
     name: 'MAX_EVENT_BYTES',
@@ -553,7 +560,8 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     max: 100 * 1024 * 1024,
     default: '1048576',
-    description: 'Largest event value that is decoded; a larger one is dead-lettered with `EVENT_TOO_LARGE`.',
+    description:
+      'Largest event value that is decoded; a larger one is dead-lettered with `EVENT_TOO_LARGE` before any registry lookup or parse.',
   },
   // Admin and logs
   {
@@ -571,7 +579,7 @@ export const SETTINGS: readonly Setting[] = [
     group: 'admin',
     kind: 'text',
     default: '0.0.0.0',
-    description: 'Address the admin HTTP server binds.',
+    description: 'Address the admin HTTP server binds (`127.0.0.1` keeps it local).',
   },
   {
     name: 'LOG_LEVEL',

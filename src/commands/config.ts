@@ -145,6 +145,8 @@ export function configurationDocs(): string {
     '- A secret may come from a file instead: `<NAME>_FILE` names it (Docker and Kubernetes secrets). A leading UTF-8',
     '  BOM and trailing spaces and newlines are removed; an empty file is an error. Setting both is an error.',
     '- Durations are in milliseconds (`_MS`) unless the name says otherwise (`_DAYS`, `_BYTES`).',
+    '- Tracing takes the standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,',
+    '  `OTEL_SDK_DISABLED`…), read by the OpenTelemetry SDK itself: see [tracing.md](tracing.md#configuration).',
     '',
   ];
   for (const [group, title] of Object.entries(SETTING_GROUPS)) {
