@@ -6,6 +6,7 @@ import { RUN_USAGE, runCommand } from './commands/run.js';
 import { RULES_USAGE, rulesCommand } from './commands/rules.js';
 import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
 import { EXIT } from './commands/signals.js';
+import { maskUrlCredentials } from './secret.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
 
 /** Each command lives in src/commands/; this file only dispatches. */
@@ -62,7 +63,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`geb: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`geb: ${maskUrlCredentials(message)}\n`);
     process.exitCode = EXIT.failure;
   },
 );

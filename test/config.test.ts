@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SETTINGS, loadConfig, loadKafkaConnectionConfig, settingSources } from '../src/config.js';
 import { BridgeError } from '../src/errors.js';
+import { maskUrlCredentials } from '../src/secret.js';
 
 const valid = {
   KAFKA_BROKERS: 'localhost:9092, kafka-2:9092',
@@ -258,5 +259,24 @@ describe('loadConfig', () => {
     expect(() =>
       loadKafkaConnectionConfig({ KAFKA_BROKERS: 'a:1', KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' }),
     ).toThrow('KAFKA_SASL_MECHANISM is required with SASL_SSL');
+  });
+});
+
+describe('maskUrlCredentials', () => {
+  it.each([
+    ['postgres://geb:pw@db:5432/geb', 'postgres://***@db:5432/geb'],
+    ['rediss://:pw@redis:6380/0', 'rediss://***@redis:6380/0'],
+    ['redis://only-a-password@redis', 'redis://***@redis'],
+    ['https://user:p@ss@host/path?q=a@b', 'https://***@host/path?q=a@b'],
+    [
+      'error: "http://u:p@h" and sasl_ssl://k:s@broker:9093',
+      'error: "http://***@h" and sasl_ssl://***@broker:9093',
+    ],
+    [
+      'no credentials: https://api.mypurecloud.ie/x and a@b.co',
+      'no credentials: https://api.mypurecloud.ie/x and a@b.co',
+    ],
+  ])('%s', (text, masked) => {
+    expect(maskUrlCredentials(text)).toBe(masked);
   });
 });

@@ -51,7 +51,8 @@ export async function configCommand(args: string[]): Promise<number> {
   }
   const rules = await checkRules(config);
   const results = [rules.check, ...(await checkKafka(config, rules.topics)), await checkGenesys(config)];
-  for (const r of results) process.stdout.write(`${r.ok ? '✔' : '✖'} ${r.line}\n`);
+  // A URL setting (GENESYS_LOGIN_URL, a broker error quoting one) may carry a password in its user-info.
+  for (const r of results) process.stdout.write(`${r.ok ? '✔' : '✖'} ${maskUrlCredentials(r.line)}\n`);
   return results.every((r) => r.ok) ? EXIT.ok : EXIT.config;
 }
 
