@@ -230,6 +230,27 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads every variable of the catalogue (a row without a read would be documented but ignored)', () => {
+    const read = new Set<string>();
+    const env: Record<string, string> = {
+      ...valid,
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      SCHEMA_REGISTRY_URL: 'https://registry.example',
+    };
+    const spy = new Proxy(env, {
+      get(target, key) {
+        if (typeof key === 'string') read.add(key).add(key.replace(/_FILE$/, ''));
+        return target[key as string];
+      },
+    });
+    try {
+      loadConfig(spy);
+    } catch {
+      // Incomplete SASL settings are refused; only which variables were looked at matters here.
+    }
+    expect(SETTINGS.map((s) => s.name).filter((name) => !read.has(name))).toEqual([]);
+  });
+
   it('takes ranges from the catalogue: a bound is accepted, one past it refused', () => {
     expect(loadConfig({ ...valid, KAFKA_SESSION_TIMEOUT_MS: '1000' }).kafka.sessionTimeoutMs).toBe(1000);
     expect(problemsOf({ ...valid, KAFKA_SESSION_TIMEOUT_MS: '999' })).toContain(
