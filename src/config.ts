@@ -760,7 +760,7 @@ function readSecretFile(fileVar: string, path: string): { value?: string; proble
       problem: `${fileVar}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
     };
   }
-  const value = content.replace(/^\uFEFF/, '').replace(/\s+$/, '');
+  const value = content.replace(/^\uFEFF/, '').trimEnd();
   if (value === '') return { problem: `${fileVar}: "${path}" is empty` };
   return { value };
 }
@@ -831,6 +831,7 @@ class EnvReader {
 
   /** The content of the file a variable names, or undefined when it is not set. */
   file(name: string): string | undefined {
+    this.row(name, 'pem-file');
     const path = this.raw(name);
     if (path === undefined) return undefined;
     try {
