@@ -14,7 +14,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY package.json LICENSE ./
 COPY schemas ./schemas
 # The embedded delivery ledger; mount a volume here to keep it across container restarts (or use PostgreSQL).
 RUN mkdir -p /var/lib/geb && chown node:node /var/lib/geb

@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { BridgeError } from './errors.js';
 import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './genesys/regions.js';
-import { Secret } from './secret.js';
+import { Secret, maskUrlCredentials } from './secret.js';
 
 /**
  * Configuration comes from environment variables only, parsed once at start-up into a frozen object.
- * Every variable is declared in VARIABLES below, which is also what the README's reference is checked against.
+ * Every variable is one row of SETTINGS below, from which the parser, `geb config` and docs/configuration.md come.
  */
 
-export type StartFrom = 'earliest' | 'latest';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type StartFrom = (typeof START_FROM)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
   readonly kafka: {
@@ -86,7 +86,7 @@ export interface SchemaRegistryConfig {
   /** PEM contents, read from the *_FILE variables at start-up. */
   readonly ca: string | undefined;
   readonly cert: string | undefined;
-  readonly key: string | undefined;
+  readonly key: Secret | undefined;
 }
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -113,250 +113,481 @@ export interface KafkaSecurity {
   };
 }
 
-export interface VariableSpec {
+/** What a setting's raw value is; the parser and the generated docs both read it from the row. */
+export type SettingKind =
+  | 'text'
+  | 'integer'
+  | 'choice'
+  | 'list'
+  | 'url'
+  | 'redis-url'
+  | 'path'
+  | 'pem-file'
+  /** Never printed; `<NAME>_FILE` may name a file holding it instead (as container platforms mount secrets). */
+  | 'secret';
+
+/** The sections of `geb config` and docs/configuration.md, in this order. */
+export const SETTING_GROUPS = {
+  kafka: 'Kafka',
+  'kafka-security': 'Kafka security (TLS and SASL)',
+  rules: 'Rules file',
+  genesys: 'Genesys Cloud',
+  'rate-limits': 'Rate limits',
+  delivery: 'Delivery: concurrency, retries, shutdown',
+  ledger: 'Delivery ledger',
+  decoding: 'Decoding and schema registry',
+  admin: 'Admin server and logs',
+} as const;
+export type SettingGroup = keyof typeof SETTING_GROUPS;
+
+/** One environment variable: everything the parser, `geb config` and docs/configuration.md need to know about it. */
+export interface Setting {
   readonly name: string;
+  readonly group: SettingGroup;
+  readonly kind: SettingKind;
   readonly description: string;
   readonly required?: boolean;
   readonly default?: string;
-  readonly secret?: boolean;
+  /** Bounds of an `integer`. */
+  readonly min?: number;
+  readonly max?: number;
+  /** The allowed values of a `choice`. */
+  readonly values?: readonly string[];
 }
 
-export const VARIABLES: readonly VariableSpec[] = [
+export const START_FROM = ['earliest', 'latest'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+const HOUR_MS = 3_600_000;
+
+/**
+ * Every environment variable the bridge reads, one row each. Adding a setting: a row here, a read in loadConfig
+ * (`reader.integer('NAME')` etc., which takes kind, range and default from the row), a field in Config, then
+ * `npm run docs:config` to regenerate docs/configuration.md.
+ */
+export const SETTINGS: readonly Setting[] = [
+  // Kafka
   {
     name: 'KAFKA_BROKERS',
+    group: 'kafka',
+    kind: 'list',
     required: true,
     description: 'Comma-separated bootstrap brokers, `host:port` each.',
   },
   {
     name: 'KAFKA_GROUP_ID',
+    group: 'kafka',
+    kind: 'text',
     default: 'genesys-event-bridge',
-    description: 'Consumer group the bridge joins.',
+    description: 'Consumer group the bridge joins. Replicas of one bridge share it.',
   },
   {
     name: 'KAFKA_CLIENT_ID',
+    group: 'kafka',
+    kind: 'text',
     default: 'genesys-event-bridge',
     description: 'Kafka client id (broker logs, quotas).',
   },
   {
     name: 'KAFKA_START_FROM',
+    group: 'kafka',
+    kind: 'choice',
+    values: START_FROM,
     default: 'latest',
     description:
-      "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history).",
+      "Where a group with no committed offset starts: `latest` (only new events) or `earliest` (the topic's whole retained history: beware, old events send emails too).",
   },
   {
-    name: 'KAFKA_SECURITY_PROTOCOL',
-    default: 'PLAINTEXT',
+    name: 'KAFKA_SESSION_TIMEOUT_MS',
+    group: 'kafka',
+    kind: 'integer',
+    min: 1_000,
+    max: HOUR_MS,
+    default: '30000',
     description:
-      "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS), as in Kafka's own configuration.",
+      "How long the group waits for a silent member before reassigning its partitions (the broker's `group.min.session.timeout.ms` bounds it).",
   },
   {
-    name: 'KAFKA_SSL_CA_FILE',
-    description:
-      "PEM file of the CA certificate(s) to trust for the brokers' TLS certificates (default: the system's CAs).",
-  },
-  {
-    name: 'KAFKA_SSL_CERT_FILE',
-    description: 'PEM client certificate, for brokers that require mutual TLS (with KAFKA_SSL_KEY_FILE).',
-  },
-  { name: 'KAFKA_SSL_KEY_FILE', description: 'PEM private key of the client certificate.' },
-  {
-    name: 'KAFKA_SSL_KEY_PASSWORD',
-    secret: true,
-    description:
-      'Passphrase of KAFKA_SSL_KEY_FILE, if encrypted. `KAFKA_SSL_KEY_PASSWORD_FILE` may name a file holding it.',
-  },
-  {
-    name: 'KAFKA_SSL_VERIFY_HOSTNAME',
-    default: 'true',
-    description:
-      "Whether a broker's certificate must name the host connected to. Turn off (`false`) only for brokers addressed by IPs their certificates lack.",
-  },
-  {
-    name: 'KAFKA_SASL_MECHANISM',
-    description: 'PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_PLAINTEXT and SASL_SSL.',
-  },
-  { name: 'KAFKA_SASL_USERNAME', description: 'SASL user name.' },
-  {
-    name: 'KAFKA_SASL_PASSWORD',
-    secret: true,
-    description: 'SASL password. `KAFKA_SASL_PASSWORD_FILE` may name a file holding it.',
-  },
-  { name: 'RULES_FILE', required: true, description: 'Path of the rules file (YAML or JSON).' },
-  {
-    name: 'RULES_WATCH_INTERVAL_MS',
+    name: 'KAFKA_COMMIT_INTERVAL_MS',
+    group: 'kafka',
+    kind: 'integer',
+    min: 10,
+    max: 600_000,
     default: '1000',
     description:
-      'How often the rules file and its template files are checked for changes; 0: reload on SIGHUP only.',
+      'How often the offset watermark of each partition is committed (also at once when nothing is left unfinished).',
   },
   {
     name: 'DEAD_LETTER_TOPIC',
+    group: 'kafka',
+    kind: 'text',
     default: '{topic}.dlq',
     description: 'Topic that receives events that cannot be delivered; `{topic}` is the source topic.',
   },
+  // Kafka security
+  {
+    name: 'KAFKA_SECURITY_PROTOCOL',
+    group: 'kafka-security',
+    kind: 'choice',
+    values: SECURITY_PROTOCOLS,
+    default: 'PLAINTEXT',
+    description:
+      "As in Kafka's own configuration: SSL is TLS, SASL_SSL is SASL over TLS. The same settings serve the consumer, the dead-letter producer and `geb dlq replay`.",
+  },
+  {
+    name: 'KAFKA_SSL_CA_FILE',
+    group: 'kafka-security',
+    kind: 'pem-file',
+    description: "CA certificate(s) to trust for the brokers' TLS certificates (default: the system's CAs).",
+  },
+  {
+    name: 'KAFKA_SSL_CERT_FILE',
+    group: 'kafka-security',
+    kind: 'pem-file',
+    description: 'Client certificate, for brokers that require mutual TLS (with `KAFKA_SSL_KEY_FILE`).',
+  },
+  {
+    name: 'KAFKA_SSL_KEY_FILE',
+    group: 'kafka-security',
+    kind: 'pem-file',
+    description: 'Private key of the client certificate.',
+  },
+  {
+    name: 'KAFKA_SSL_KEY_PASSWORD',
+    group: 'kafka-security',
+    kind: 'secret',
+    description: 'Passphrase of `KAFKA_SSL_KEY_FILE`, if it is encrypted.',
+  },
+  {
+    name: 'KAFKA_SSL_VERIFY_HOSTNAME',
+    group: 'kafka-security',
+    kind: 'choice',
+    values: ['true', 'false'],
+    default: 'true',
+    description:
+      "Whether a broker's certificate must name the host connected to. The chain is always verified; turn this off only for brokers addressed by IPs their certificates lack.",
+  },
+  {
+    name: 'KAFKA_SASL_MECHANISM',
+    group: 'kafka-security',
+    kind: 'choice',
+    values: SASL_MECHANISMS,
+    description: 'Required with SASL_PLAINTEXT and SASL_SSL.',
+  },
+  {
+    name: 'KAFKA_SASL_USERNAME',
+    group: 'kafka-security',
+    kind: 'text',
+    description: 'SASL user name.',
+  },
+  {
+    name: 'KAFKA_SASL_PASSWORD',
+    group: 'kafka-security',
+    kind: 'secret',
+    description: 'SASL password.',
+  },
+  // Rules file
+  {
+    name: 'RULES_FILE',
+    group: 'rules',
+    kind: 'path',
+    required: true,
+    description: 'The rules file (YAML or JSON); see [rules.md](rules.md).',
+  },
+  {
+    name: 'RULES_WATCH_INTERVAL_MS',
+    group: 'rules',
+    kind: 'integer',
+    min: 0,
+    max: HOUR_MS,
+    default: '1000',
+    description:
+      'How often the rules file and its template files are checked for changes: a valid new version replaces the rules without a restart, an invalid one is logged and ignored. 0: reload on SIGHUP only.',
+  },
+  // Genesys Cloud
   {
     name: 'GENESYS_REGION',
-    description: `Genesys Cloud region host, e.g. \`mypurecloud.ie\`. One of: ${GENESYS_REGIONS.join(', ')}. Required unless both URL overrides are set.`,
+    group: 'genesys',
+    kind: 'choice',
+    values: GENESYS_REGIONS,
+    description:
+      "Region host of the Genesys Cloud organisation. Required unless both URL overrides are set. A region that does not match the OAuth client's shows up as `invalid_client`.",
   },
-  { name: 'GENESYS_CLIENT_ID', required: true, description: 'OAuth client id (client-credentials grant).' },
+  {
+    name: 'GENESYS_CLIENT_ID',
+    group: 'genesys',
+    kind: 'text',
+    required: true,
+    description: 'OAuth client id (client-credentials grant).',
+  },
   {
     name: 'GENESYS_CLIENT_SECRET',
+    group: 'genesys',
+    kind: 'secret',
     required: true,
-    secret: true,
-    description: 'OAuth client secret. `GENESYS_CLIENT_SECRET_FILE` may name a file holding it instead.',
+    description: 'OAuth client secret.',
   },
   {
     name: 'GENESYS_API_URL',
-    description: 'Overrides the API base URL (`https://api.<region>`), e.g. to point at the simulator.',
+    group: 'genesys',
+    kind: 'url',
+    description:
+      'Overrides the API base URL (`https://api.<region>`), e.g. `http://127.0.0.1:8089` for the simulator.',
   },
   {
     name: 'GENESYS_LOGIN_URL',
+    group: 'genesys',
+    kind: 'url',
     description:
       'Overrides the login base URL (`https://login.<region>`); the token is requested from `<url>/oauth/token`.',
   },
   {
     name: 'GENESYS_REQUEST_TIMEOUT_MS',
+    group: 'genesys',
+    kind: 'integer',
+    min: 100,
+    max: 600_000,
     default: '10000',
-    description: 'Timeout of each HTTP call to Genesys (token and API), in milliseconds.',
+    description: 'Timeout of each HTTP call to Genesys (token and API).',
   },
-  { name: 'LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  // Rate limits
+  {
+    name: 'GENESYS_CLIENT_RATE_LIMIT',
+    group: 'rate-limits',
+    kind: 'integer',
+    min: 10,
+    max: 1_000_000,
+    default: '300',
+    description:
+      "Genesys API calls per rate window this bridge makes with its OAuth client's token (Genesys counts 300 a minute per token). Each replica holds its own token, so this budget is per process.",
+  },
+  {
+    name: 'GENESYS_EMAIL_ORG_RATE_LIMIT',
+    group: 'rate-limits',
+    kind: 'integer',
+    min: 10,
+    max: 1_000_000,
+    default: '300',
+    description:
+      "Agentless emails per rate window for the whole organisation (Genesys: 300 a minute, whatever the number of tokens). With `REDIS_URL` all replicas share it; without, it is this process's alone.",
+  },
+  {
+    name: 'GENESYS_RATE_WINDOW_MS',
+    group: 'rate-limits',
+    kind: 'integer',
+    min: 1_000,
+    max: HOUR_MS,
+    default: '60000',
+    description:
+      'The window both rate limits count in. The limiter paces calls evenly and never lets more than the limit through within any such window.',
+  },
+  {
+    name: 'REDIS_URL',
+    group: 'rate-limits',
+    kind: 'redis-url',
+    description:
+      '`redis://[user:password@]host:port[/db]` (or `rediss://`): the Redis in which replicas share the organisation-wide budget. Unset: in-process budgets. If Redis cannot be reached, deliveries are retried and then paused like a Genesys outage.',
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    group: 'rate-limits',
+    kind: 'text',
+    default: 'geb:',
+    description:
+      'Prefix of the Redis keys. Replicas sending for the same organisation must share it; bridges for different organisations on one Redis must not.',
+  },
+  // Delivery
   {
     name: 'MAX_IN_FLIGHT',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: 10_000,
     default: '32',
     description: 'Deliveries running at once across all partitions.',
   },
   {
     name: 'PARTITION_MAX_IN_FLIGHT',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: 10_000,
     default: '8',
     description: 'Deliveries running at once within one partition (different ordering keys only).',
   },
   {
     name: 'PARTITION_MAX_QUEUED',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: 1_000_000,
     default: '1000',
     description:
       'Events of one partition fetched but not final; at this bound fetching of the partition pauses.',
   },
   {
     name: 'PAUSE_PROBE_INTERVAL_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 10,
+    max: HOUR_MS,
     default: '15000',
     description: 'While paused on a systemic failure, how often the stuck delivery is tried again.',
   },
   {
-    name: 'KAFKA_COMMIT_INTERVAL_MS',
-    default: '1000',
-    description:
-      'How often the offset watermark of each partition is committed (also at once when nothing is left unfinished).',
-  },
-  {
-    name: 'SHUTDOWN_GRACE_MS',
-    default: '10000',
-    description: 'On SIGTERM/SIGINT, how long in-flight deliveries may run on before they are aborted.',
-  },
-  {
-    name: 'ADMIN_PORT',
-    default: '8080',
-    description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free port (logged).',
-  },
-  { name: 'ADMIN_HOST', default: '0.0.0.0', description: 'Address the admin HTTP server binds.' },
-  {
-    name: 'KAFKA_SESSION_TIMEOUT_MS',
-    default: '30000',
-    description:
-      "How long the group waits for a silent member before reassigning its partitions, in milliseconds (the broker's `group.min.session.timeout.ms` bounds it).",
-  },
-  {
-    name: 'LEDGER_URL',
-    default: 'geb-deliveries.jsonl',
-    description:
-      'Where the delivery ledger lives: a file path (embedded, one process) or `postgres://user:pass@host:5432/db[?schema=name]` (shared by every replica of the group). See docs/deliveries.md.',
-  },
-  {
-    name: 'LEDGER_RETENTION_DAYS',
-    default: '30',
-    description: 'Delivery records last updated longer ago than this are deleted.',
-  },
-  {
-    name: 'LEDGER_KEY_HEADER',
-    description:
-      "Kafka header whose value, when an event has it, is the idempotency key (e.g. the producer's event id), instead of the event's topic/partition/offset.",
-  },
-  {
-    name: 'GENESYS_CLIENT_RATE_LIMIT',
-    default: '300',
-    description:
-      'Genesys API calls per rate window this bridge makes with its token (Genesys allows 300 a minute).',
-  },
-  {
-    name: 'GENESYS_EMAIL_ORG_RATE_LIMIT',
-    default: '300',
-    description: 'Agentless emails per rate window for the whole organisation, all replicas together.',
-  },
-  {
-    name: 'GENESYS_RATE_WINDOW_MS',
-    default: '60000',
-    description: 'The window both rate limits count in, in milliseconds.',
-  },
-  {
-    name: 'REDIS_URL',
-    description:
-      'Redis shared by the replicas for the organisation-wide rate budgets, e.g. `redis://redis:6379/0`. Unset: in-process.',
-  },
-  {
-    name: 'REDIS_KEY_PREFIX',
-    default: 'geb:',
-    description: 'Prefix of the Redis keys; replicas of one organisation share it.',
-  },
-  {
     name: 'DELIVERY_RETRY_BASE_DELAY_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: 600_000,
     default: '250',
-    description: 'First backoff after a transient failure; doubles per attempt, with jitter.',
+    description:
+      'First backoff after a transient failure (408, 5xx, network error, token endpoint failing); doubles per attempt, with jitter. A 429 waits at least its `Retry-After`.',
   },
   {
     name: 'DELIVERY_RETRY_MAX_DELAY_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: HOUR_MS,
     default: '30000',
     description: 'The backoff never grows past this.',
   },
   {
     name: 'DELIVERY_RETRY_MAX_ATTEMPTS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1,
+    max: 1_000_000,
     default: '10',
     description:
-      'Tries of one delivery after which a transient failure counts as systemic and pauses delivery.',
+      'Tries of one delivery after which a transient failure is taken as systemic: delivery pauses and probes, and the event is never dead-lettered. 429s do not count.',
   },
   {
     name: 'DELIVERY_RETRY_MAX_AGE_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1_000,
+    max: 7 * 24 * HOUR_MS,
     default: '300000',
     description: 'Likewise, once this long has passed since the first try.',
   },
   {
-    name: 'SCHEMA_REGISTRY_URL',
-    description:
-      'Confluent-compatible schema registry base URL, for values in the Confluent wire format (Avro, JSON Schema, Protobuf).',
+    name: 'SHUTDOWN_GRACE_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 0,
+    max: HOUR_MS,
+    default: '10000',
+    description: 'On SIGTERM/SIGINT, how long in-flight deliveries may run on before they are aborted.',
   },
-  { name: 'SCHEMA_REGISTRY_USERNAME', description: 'Basic auth user name (Confluent Cloud: the API key).' },
+  // Ledger
+  {
+    name: 'LEDGER_URL',
+    group: 'ledger',
+    kind: 'text',
+    default: 'geb-deliveries.jsonl',
+    description:
+      'A file path (embedded, one process) or `postgres://user:pass@host:5432/db[?schema=name]` (shared by every replica of the group); see [deliveries.md](deliveries.md).',
+  },
+  {
+    name: 'LEDGER_RETENTION_DAYS',
+    group: 'ledger',
+    kind: 'integer',
+    min: 1,
+    max: 3650,
+    default: '30',
+    description: 'Delivery records last updated longer ago than this are deleted (at start, then hourly).',
+  },
+  {
+    name: 'LEDGER_KEY_HEADER',
+    group: 'ledger',
+    kind: 'text',
+    description:
+      "Kafka header whose value, when an event has it, is the idempotency key (e.g. the producer's event id), instead of the event's topic/partition/offset.",
+  },
+  // Decoding
+  {
+    name: 'SCHEMA_REGISTRY_URL',
+    group: 'decoding',
+    kind: 'url',
+    description:
+      "Confluent-compatible schema registry (Confluent, Apicurio's `/apis/ccompat/v7`, Redpanda…), for values in the Confluent wire format (Avro, JSON Schema, Protobuf); see [decoding.md](decoding.md).",
+  },
+  {
+    name: 'SCHEMA_REGISTRY_USERNAME',
+    group: 'decoding',
+    kind: 'text',
+    description: 'Basic auth user name (Confluent Cloud: the API key).',
+  },
   {
     name: 'SCHEMA_REGISTRY_PASSWORD',
-    secret: true,
-    description: 'Basic auth password (Confluent Cloud: the API secret). Or `SCHEMA_REGISTRY_PASSWORD_FILE`.',
+    group: 'decoding',
+    kind: 'secret',
+    description: 'Basic auth password (Confluent Cloud: the API secret).',
   },
   {
     name: 'SCHEMA_REGISTRY_CA_FILE',
-    description: 'PEM file of CA certificates to trust for an https registry.',
+    group: 'decoding',
+    kind: 'pem-file',
+    description: 'CA certificates to trust for an https registry.',
   },
   {
     name: 'SCHEMA_REGISTRY_CERT_FILE',
-    description: 'PEM client certificate for mutual TLS with the registry.',
+    group: 'decoding',
+    kind: 'pem-file',
+    description: 'Client certificate for mutual TLS with the registry (with `SCHEMA_REGISTRY_KEY_FILE`).',
   },
-  { name: 'SCHEMA_REGISTRY_KEY_FILE', description: 'PEM private key of SCHEMA_REGISTRY_CERT_FILE.' },
+  {
+    name: 'SCHEMA_REGISTRY_KEY_FILE',
+    group: 'decoding',
+    kind: 'pem-file',
+    description: 'Private key of `SCHEMA_REGISTRY_CERT_FILE`.',
+  },
   {
     name: 'PLAIN_JSON_TOPICS',
+    group: 'decoding',
+    kind: 'list',
     default: '*',
     description:
-      'Topics (comma-separated names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON.',
+      'Topics (names or globs like `shop.*`; `none` for no topic) whose values without registry framing are read as UTF-8 JSON; on other topics such a value is dead-lettered (`DECODE_FAILED`).',
   },
   {
     name: 'MAX_EVENT_BYTES',
+    group: 'decoding',
+    kind: 'integer',
+    min: 1,
+    max: 100 * 1024 * 1024,
     default: '1048576',
     description:
-      'Largest event value, in bytes, that is decoded; a larger one is dead-lettered with EVENT_TOO_LARGE.',
+      'Largest event value that is decoded; a larger one is dead-lettered with `EVENT_TOO_LARGE` before any registry lookup or parse.',
+  },
+  // Admin and logs
+  {
+    name: 'ADMIN_PORT',
+    group: 'admin',
+    kind: 'integer',
+    min: 0,
+    max: 65_535,
+    default: '8080',
+    description:
+      'Port of the admin HTTP server (`/healthz`, `/readyz`, `/metrics`, `/deliveries`); 0 picks a free port (logged).',
+  },
+  {
+    name: 'ADMIN_HOST',
+    group: 'admin',
+    kind: 'text',
+    default: '0.0.0.0',
+    description: 'Address the admin HTTP server binds (`127.0.0.1` keeps it local).',
+  },
+  {
+    name: 'LOG_LEVEL',
+    group: 'admin',
+    kind: 'choice',
+    values: LOG_LEVELS,
+    default: 'info',
+    description: 'Lowest level of the JSON log lines written to stdout.',
   },
 ];
 
@@ -387,21 +618,9 @@ export function loadConfig(env: Env = process.env): Config {
   const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
   const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
   const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
-  const pem = (name: string): string | undefined => {
-    const file = reader.optional(name);
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (error) {
-      problems.push(
-        `${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
-      );
-      return undefined;
-    }
-  };
-  const registryCa = pem('SCHEMA_REGISTRY_CA_FILE');
-  const registryCert = pem('SCHEMA_REGISTRY_CERT_FILE');
-  const registryKey = pem('SCHEMA_REGISTRY_KEY_FILE');
+  const registryCa = reader.file('SCHEMA_REGISTRY_CA_FILE');
+  const registryCert = reader.file('SCHEMA_REGISTRY_CERT_FILE');
+  const registryKey = reader.file('SCHEMA_REGISTRY_KEY_FILE');
   if ((registryCert === undefined) !== (registryKey === undefined)) {
     problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
   }
@@ -413,11 +632,11 @@ export function loadConfig(env: Env = process.env): Config {
     kafka: {
       ...connection,
       groupId: reader.string('KAFKA_GROUP_ID'),
-      startFrom: reader.oneOf('KAFKA_START_FROM', ['earliest', 'latest'] as const),
-      sessionTimeoutMs: reader.integer('KAFKA_SESSION_TIMEOUT_MS', 1_000, 3_600_000),
+      startFrom: reader.oneOf<StartFrom>('KAFKA_START_FROM'),
+      sessionTimeoutMs: reader.integer('KAFKA_SESSION_TIMEOUT_MS'),
     },
     rulesFile: reader.string('RULES_FILE'),
-    rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS', 0, 3_600_000),
+    rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS'),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
     genesys: {
       region,
@@ -425,46 +644,38 @@ export function loadConfig(env: Env = process.env): Config {
       tokenUrl: loginBaseUrl ? `${loginBaseUrl.replace(/\/+$/, '')}/oauth/token` : '',
       clientId: reader.string('GENESYS_CLIENT_ID'),
       clientSecret: new Secret(reader.secret('GENESYS_CLIENT_SECRET')),
-      requestTimeoutMs: reader.integer('GENESYS_REQUEST_TIMEOUT_MS', 100, 600_000),
+      requestTimeoutMs: reader.integer('GENESYS_REQUEST_TIMEOUT_MS'),
     },
-    logLevel: reader.oneOf('LOG_LEVEL', [
-      'fatal',
-      'error',
-      'warn',
-      'info',
-      'debug',
-      'trace',
-      'silent',
-    ] as const),
+    logLevel: reader.oneOf<LogLevel>('LOG_LEVEL'),
     delivery: {
-      maxInFlight: reader.integer('MAX_IN_FLIGHT', 1, 10_000),
-      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT', 1, 10_000),
-      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED', 1, 1_000_000),
-      pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS', 10, 3_600_000),
-      commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS', 10, 600_000),
-      shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 0, 3_600_000),
+      maxInFlight: reader.integer('MAX_IN_FLIGHT'),
+      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
+      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED'),
+      pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
+      commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
+      shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
     },
     admin: {
       host: reader.string('ADMIN_HOST'),
-      port: reader.integer('ADMIN_PORT', 0, 65_535),
+      port: reader.integer('ADMIN_PORT'),
     },
     ledger: {
       url: reader.string('LEDGER_URL'),
-      retentionDays: reader.integer('LEDGER_RETENTION_DAYS', 1, 3650),
+      retentionDays: reader.integer('LEDGER_RETENTION_DAYS'),
       keyHeader: reader.optional('LEDGER_KEY_HEADER'),
     },
     rateLimits: {
-      perClient: reader.integer('GENESYS_CLIENT_RATE_LIMIT', 10, 1_000_000),
-      agentlessEmailOrg: reader.integer('GENESYS_EMAIL_ORG_RATE_LIMIT', 10, 1_000_000),
-      windowMs: reader.integer('GENESYS_RATE_WINDOW_MS', 1_000, 3_600_000),
+      perClient: reader.integer('GENESYS_CLIENT_RATE_LIMIT'),
+      agentlessEmailOrg: reader.integer('GENESYS_EMAIL_ORG_RATE_LIMIT'),
+      windowMs: reader.integer('GENESYS_RATE_WINDOW_MS'),
       redisUrl: reader.redisUrl('REDIS_URL'),
       redisKeyPrefix: reader.string('REDIS_KEY_PREFIX'),
     },
     retry: {
-      baseDelayMs: reader.integer('DELIVERY_RETRY_BASE_DELAY_MS', 1, 600_000),
-      maxDelayMs: reader.integer('DELIVERY_RETRY_MAX_DELAY_MS', 1, 3_600_000),
-      maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS', 1, 1_000_000),
-      maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS', 1_000, 7 * 24 * 3_600_000),
+      baseDelayMs: reader.integer('DELIVERY_RETRY_BASE_DELAY_MS'),
+      maxDelayMs: reader.integer('DELIVERY_RETRY_MAX_DELAY_MS'),
+      maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS'),
+      maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS'),
     },
     schemaRegistry:
       registryUrl === undefined
@@ -475,10 +686,10 @@ export function loadConfig(env: Env = process.env): Config {
             password: registryPassword === '' ? undefined : new Secret(registryPassword),
             ca: registryCa,
             cert: registryCert,
-            key: registryKey,
+            key: registryKey === undefined ? undefined : new Secret(registryKey),
           },
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
-    maxEventBytes: reader.integer('MAX_EVENT_BYTES', 1, 100 * 1024 * 1024),
+    maxEventBytes: reader.integer('MAX_EVENT_BYTES'),
   };
 
   throwIfInvalid(problems);
@@ -519,12 +730,54 @@ function throwIfInvalid(problems: readonly string[]): void {
   if (problems.length > 0) {
     throw new BridgeError(
       'CONFIG_INVALID',
-      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      `Invalid configuration:\n${problems.map((p) => `  - ${maskUrlCredentials(p)}`).join('\n')}`,
     );
   }
 }
 
-const specs = new Map(VARIABLES.map((v) => [v.name, v]));
+const settingsByName = new Map(SETTINGS.map((s) => [s.name, s]));
+
+/** Where a setting's value came from, as `geb config` shows it. */
+export type SettingSource = 'environment' | 'file' | 'default' | 'unset';
+
+/** The row of a declared variable; a name missing from SETTINGS is a programming error. */
+export function settingOf(name: string): Setting {
+  const setting = settingsByName.get(name);
+  if (!setting) throw new Error(`config variable ${name} is not declared in SETTINGS`);
+  return setting;
+}
+
+/**
+ * The raw value of a secret's `<NAME>_FILE`: a UTF-8 BOM and trailing whitespace go (editors and `echo` add them),
+ * and a file left empty is an error, never an empty secret.
+ */
+function readSecretFile(fileVar: string, path: string): { value?: string; problem?: string } {
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (error) {
+    return {
+      problem: `${fileVar}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    };
+  }
+  const value = content.replace(/^\uFEFF/, '').trimEnd();
+  if (value === '') return { problem: `${fileVar}: "${path}" is empty` };
+  return { value };
+}
+
+/** Where each setting's value comes from in `env`, without validating it (loadConfig does that). */
+export function settingSources(env: Env = process.env): ReadonlyMap<string, SettingSource> {
+  const sources = new Map<string, SettingSource>();
+  for (const setting of SETTINGS) {
+    const fromFile = setting.kind === 'secret' && (env[`${setting.name}_FILE`]?.trim() ?? '') !== '';
+    const direct = (env[setting.name]?.trim() ?? '') !== '';
+    sources.set(
+      setting.name,
+      fromFile ? 'file' : direct ? 'environment' : setting.default !== undefined ? 'default' : 'unset',
+    );
+  }
+  return sources;
+}
 
 class EnvReader {
   constructor(
@@ -534,13 +787,19 @@ class EnvReader {
 
   /** The trimmed value, the declared default, or undefined; reports a missing required variable. */
   private raw(name: string): string | undefined {
-    const spec = specs.get(name);
-    if (!spec) throw new Error(`config variable ${name} is not declared in VARIABLES`);
+    const setting = settingOf(name);
     const value = this.env[name]?.trim();
     if (value !== undefined && value !== '') return value;
-    if (spec.default !== undefined) return spec.default;
-    if (spec.required) this.problems.push(`${name} is required: ${spec.description}`);
+    if (setting.default !== undefined) return setting.default;
+    if (setting.required) this.problems.push(`${name} is required: ${setting.description}`);
     return undefined;
+  }
+
+  /** The row, checked to be of the kind the caller parses it as. */
+  private row(name: string, kind: SettingKind): Setting {
+    const setting = settingOf(name);
+    if (setting.kind !== kind) throw new Error(`config variable ${name} is a ${setting.kind}, not a ${kind}`);
+    return setting;
   }
 
   optional(name: string): string | undefined {
@@ -553,27 +812,26 @@ class EnvReader {
 
   /** A secret may also come from the file named by `<NAME>_FILE`, as container platforms mount them. */
   secret(name: string): string {
+    const setting = this.row(name, 'secret');
     const fileVar = `${name}_FILE`;
     const file = this.env[fileVar]?.trim();
     const direct = this.env[name];
-    if (file) {
-      if (direct !== undefined && direct !== '') {
-        this.problems.push(`${name} and ${fileVar} are both set; set only one`);
-        return '';
-      }
-      try {
-        return readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
-      } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-        this.problems.push(`${fileVar}: cannot read "${file}" (${reason})`);
-        return '';
-      }
+    if (!file) return this.raw(name) ?? '';
+    if (direct !== undefined && direct !== '') {
+      this.problems.push(`${name} and ${fileVar} are both set; set only one`);
+      return '';
     }
-    return this.raw(name) ?? '';
+    const { value, problem } = readSecretFile(fileVar, file);
+    if (problem !== undefined) {
+      // The file's problem stands in for the "required" one: both name the variable to fix.
+      this.problems.push(setting.required ? `${problem} (${name} is required)` : problem);
+    }
+    return value ?? '';
   }
 
   /** The content of the file a variable names, or undefined when it is not set. */
   file(name: string): string | undefined {
+    this.row(name, 'pem-file');
     const path = this.raw(name);
     if (path === undefined) return undefined;
     try {
@@ -586,6 +844,7 @@ class EnvReader {
   }
 
   list(name: string): string[] {
+    this.row(name, 'list');
     const value = this.raw(name);
     if (value === undefined) return [];
     const items = value
@@ -597,6 +856,7 @@ class EnvReader {
   }
 
   url(name: string): string | undefined {
+    this.row(name, 'url');
     const value = this.raw(name);
     if (value === undefined) return undefined;
     try {
@@ -612,13 +872,16 @@ class EnvReader {
   }
 
   redisUrl(name: string): string | undefined {
+    this.row(name, 'redis-url');
     const value = this.raw(name);
     if (value === undefined) return undefined;
     if (!/^rediss?:\/\//.test(value)) this.problems.push(`${name}: must be a redis:// or rediss:// URL`);
     return value;
   }
 
-  integer(name: string, min: number, max: number): number {
+  /** A whole number within the row's bounds. */
+  integer(name: string): number {
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = this.row(name, 'integer');
     const value = this.raw(name);
     if (value === undefined) return 0;
     const n = Number(value);
@@ -629,21 +892,18 @@ class EnvReader {
     return n;
   }
 
-  oneOf<T extends string>(name: string, allowed: readonly T[]): T {
+  /** One of the row's values; T is the type the caller's Config field gives that set. */
+  oneOf<T extends string = string>(name: string): T {
+    const allowed = this.row(name, 'choice').values ?? [];
     const value = this.raw(name);
-    if (value !== undefined && (allowed as readonly string[]).includes(value)) return value as T;
+    if (value !== undefined && allowed.includes(value)) return value as T;
     if (value !== undefined) this.problems.push(`${name}: "${value}" must be one of ${allowed.join(', ')}`);
     return allowed[0] as T;
   }
 }
 
 function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity {
-  const protocol = reader.oneOf('KAFKA_SECURITY_PROTOCOL', [
-    'PLAINTEXT',
-    'SSL',
-    'SASL_PLAINTEXT',
-    'SASL_SSL',
-  ] as const);
+  const protocol = reader.oneOf<KafkaSecurity['protocol']>('KAFKA_SECURITY_PROTOCOL');
   const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
   const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
   const tlsVars = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'].filter((v) =>
@@ -674,7 +934,7 @@ function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity
       ...optionalField('cert', cert),
       ...optionalField('key', key === undefined ? undefined : new Secret(key)),
       ...optionalField('keyPassword', keyPassword ? new Secret(keyPassword) : undefined),
-      verifyHostname: reader.oneOf('KAFKA_SSL_VERIFY_HOSTNAME', ['true', 'false'] as const) === 'true',
+      verifyHostname: reader.oneOf('KAFKA_SSL_VERIFY_HOSTNAME') === 'true',
     };
   }
 

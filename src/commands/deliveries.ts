@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { VARIABLES } from '../config.js';
+import { settingOf } from '../config.js';
 import { queryHistory, formatDeliveries, type DeliveryView } from '../delivery/ledger/history.js';
 import { openLedger } from '../delivery/ledger/open.js';
 import { EXIT } from './signals.js';
@@ -40,11 +40,7 @@ export async function deliveriesCommand(args: string[]): Promise<number> {
     process.stderr.write(`geb deliveries show: ${(error as Error).message}\n\n${DELIVERIES_USAGE}\n`);
     return EXIT.usage;
   }
-  const url =
-    values.ledger ??
-    process.env['LEDGER_URL']?.trim() ??
-    VARIABLES.find((v) => v.name === 'LEDGER_URL')?.default ??
-    '';
+  const url = values.ledger ?? process.env['LEDGER_URL']?.trim() ?? settingOf('LEDGER_URL').default ?? '';
   // Read-only: the file ledger may be held by a running bridge, whose lock this must not take.
   const ledger = await openLedger(url, { readOnly: true });
   try {

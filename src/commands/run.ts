@@ -6,7 +6,7 @@ import { startTracing } from '../telemetry/tracing.js';
 import { EXIT, untilSignal } from './signals.js';
 
 export const RUN_USAGE = `  run                       Consume the rules' topics and deliver to Genesys Cloud (configured by environment
-                            variables: see the README's configuration reference).`;
+                            variables: see docs/configuration.md or geb config).`;
 
 export async function runCommand(): Promise<number> {
   let config;

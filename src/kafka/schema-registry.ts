@@ -27,7 +27,7 @@ export interface SchemaRegistrySettings {
   /** PEM contents: a CA bundle to trust, and a client certificate and key for mutual TLS. */
   readonly ca?: string | undefined;
   readonly cert?: string | undefined;
-  readonly key?: string | undefined;
+  readonly key?: Secret | undefined;
   /** Quick retries of network errors and 5xx before a lookup fails (and the pipeline pauses). */
   readonly retries?: number;
   readonly retryDelayMs?: number;
@@ -76,7 +76,7 @@ export class SchemaRegistryClient {
           keepAlive: true,
           ...(settings.ca !== undefined && { ca: settings.ca }),
           ...(settings.cert !== undefined && { cert: settings.cert }),
-          ...(settings.key !== undefined && { key: settings.key }),
+          ...(settings.key !== undefined && { key: settings.key.reveal() }),
         }),
       }),
     });
