@@ -70,7 +70,11 @@ export interface Config {
   readonly admin: {
     readonly host: string;
     readonly port: number;
+    /** Bearer token that GET /deliveries requires; unset: /deliveries is off. */
+    readonly token: Secret | undefined;
   };
+  /** HMAC key of the recipient hash (telemetry/logger.ts); unset: an unkeyed SHA-256, warned about at start-up. */
+  readonly recipientHashKey: Secret | undefined;
   /** Absent when SCHEMA_REGISTRY_URL is not set. */
   readonly schemaRegistry: SchemaRegistryConfig | undefined;
   /** Topic names and globs whose unframed values are read as plain JSON. */
@@ -257,6 +261,18 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Port of the admin HTTP server (/healthz, /readyz, /metrics); 0 picks a free port (logged).',
   },
   { name: 'ADMIN_HOST', default: '0.0.0.0', description: 'Address the admin HTTP server binds.' },
+  {
+    name: 'ADMIN_TOKEN',
+    secret: true,
+    description:
+      'Bearer token (at least 16 characters) that GET /deliveries on the admin server requires (`Authorization: Bearer <token>`); unset, /deliveries is off. /healthz, /readyz and /metrics stay open. `ADMIN_TOKEN_FILE` may name a file holding it.',
+  },
+  {
+    name: 'RECIPIENT_HASH_KEY',
+    secret: true,
+    description:
+      'Key (at least 16 characters) of the HMAC-SHA-256 that stands in for recipient addresses in logs and the delivery history; `geb deliveries show --recipient` needs the same key. Unset: an unkeyed SHA-256, which a dictionary of addresses reverses (warned at start-up). `RECIPIENT_HASH_KEY_FILE` may name a file holding it.',
+  },
   {
     name: 'KAFKA_SESSION_TIMEOUT_MS',
     default: '30000',
@@ -447,7 +463,9 @@ export function loadConfig(env: Env = process.env): Config {
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT', 0, 65_535),
+      token: reader.strongSecret('ADMIN_TOKEN'),
     },
+    recipientHashKey: reader.strongSecret('RECIPIENT_HASH_KEY'),
     ledger: {
       url: reader.string('LEDGER_URL'),
       retentionDays: reader.integer('LEDGER_RETENTION_DAYS', 1, 3650),
@@ -502,6 +520,17 @@ export function loadKafkaConnectionConfig(env: Env = process.env): KafkaConnecti
   return deepFreeze(connection);
 }
 
+/**
+ * Only RECIPIENT_HASH_KEY (or its _FILE), for `geb deliveries show --recipient`, which must hash an address exactly
+ * as the running bridge does without needing the rest of the bridge's configuration.
+ */
+export function loadRecipientHashKey(env: Env = process.env): Secret | undefined {
+  const problems: string[] = [];
+  const key = new EnvReader(env, problems).strongSecret('RECIPIENT_HASH_KEY');
+  throwIfInvalid(problems);
+  return key;
+}
+
 /** Brokers, client id and security: what every command that talks to Kafka reads, checked the same way. */
 function readKafkaConnection(reader: EnvReader, problems: string[]): KafkaConnectionConfig {
   const brokers = reader.list('KAFKA_BROKERS');
@@ -523,6 +552,8 @@ function throwIfInvalid(problems: readonly string[]): void {
     );
   }
 }
+
+const MIN_STRONG_SECRET_CHARS = 16;
 
 const specs = new Map(VARIABLES.map((v) => [v.name, v]));
 
@@ -570,6 +601,18 @@ class EnvReader {
       }
     }
     return this.raw(name) ?? '';
+  }
+
+  /** An optional secret that, when set, must be long enough not to be guessed (a token, an HMAC key). */
+  strongSecret(name: string): Secret | undefined {
+    const value = this.secret(name);
+    if (value === '') return undefined;
+    if (value.length < MIN_STRONG_SECRET_CHARS) {
+      this.problems.push(
+        `${name}: must be at least ${MIN_STRONG_SECRET_CHARS} characters (its value is not shown)`,
+      );
+    }
+    return new Secret(value);
   }
 
   /** The content of the file a variable names, or undefined when it is not set. */
