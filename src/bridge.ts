@@ -22,7 +22,7 @@ import { openLedger } from './delivery/ledger/open.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
-import type { Logger } from './telemetry/logger.js';
+import { UNKEYED_RECIPIENT_HASH_WARNING, recipientHasher, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 
 export interface BridgeOptions {
@@ -58,6 +58,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     'rules loaded',
   );
 
+  if (config.recipientHashKey === undefined) logger.warn(UNKEYED_RECIPIENT_HASH_WARNING);
   const metrics = new Metrics();
   const http = createHttp({ requestTimeoutMs: config.genesys.requestTimeoutMs });
   const connectionDeps = { http, rateLimits: config.rateLimits, logger, metrics };
@@ -155,6 +156,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       plainJson: topicFilter(config.plainJsonTopics),
       maxEventBytes: config.maxEventBytes,
     }),
+    recipientHash: recipientHasher(config.recipientHashKey),
   });
 
   const stopWaits = new AbortController();
