@@ -463,7 +463,7 @@ export function loadConfig(env: Env = process.env): Config {
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT', 0, 65_535),
-      token: reader.strongSecret('ADMIN_TOKEN'),
+      token: reader.strongSecret('ADMIN_TOKEN', { bearer: true }),
     },
     recipientHashKey: reader.strongSecret('RECIPIENT_HASH_KEY'),
     ledger: {
@@ -604,12 +604,18 @@ class EnvReader {
   }
 
   /** An optional secret that, when set, must be long enough not to be guessed (a token, an HMAC key). */
-  strongSecret(name: string): Secret | undefined {
+  strongSecret(name: string, { bearer = false } = {}): Secret | undefined {
     const value = this.secret(name);
     if (value === '') return undefined;
     if (value.length < MIN_STRONG_SECRET_CHARS) {
       this.problems.push(
         `${name}: must be at least ${MIN_STRONG_SECRET_CHARS} characters (its value is not shown)`,
+      );
+    }
+    // RFC 6750's token68: what an `Authorization: Bearer` header can carry.
+    if (bearer && !/^[A-Za-z0-9\-._~+/]+=*$/.test(value)) {
+      this.problems.push(
+        `${name}: may hold only letters, digits and - . _ ~ + / (and trailing =), as a bearer token can (its value is not shown)`,
       );
     }
     return new Secret(value);

@@ -49,6 +49,13 @@ describe('admin token and recipient hash key', () => {
     expect(attempt).not.toThrow(/short-/);
   });
 
+  it('refuses an admin token that no Authorization header could carry', () => {
+    expect(() => loadConfig({ ...valid, ADMIN_TOKEN: 'a long token with spaces' })).toThrow(
+      /ADMIN_TOKEN: may hold only letters/,
+    );
+    expect(loadConfig({ ...valid, ADMIN_TOKEN: 'dGhlLWFkbWluLXRva2Vu+/=' }).admin.token).toBeDefined();
+  });
+
   it('the key alone is read for geb deliveries', () => {
     expect(loadRecipientHashKey({})).toBeUndefined();
     expect(loadRecipientHashKey({ RECIPIENT_HASH_KEY: 'a-long-recipient-hash-key' })?.reveal()).toBe(
