@@ -7,6 +7,7 @@ import type { TokenProvider } from './genesys/token-provider.js';
 import { Health } from './health.js';
 import { createKafka, kafkaStartupError } from './kafka/connection.js';
 import { startConsumer, type RunningConsumer } from './kafka/consumer.js';
+import { bearerProtected } from './http/auth.js';
 import { probeRoutes } from './http/probes.js';
 import { AdminServer } from './http/server.js';
 import { DeadLetterWriter } from './kafka/dead-letter.js';
@@ -16,12 +17,12 @@ import { topicFilter } from './kafka/topic-filter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
-import { HistoryQueryError, deliveriesHandler } from './delivery/ledger/history.js';
+import { deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
-import type { Logger } from './telemetry/logger.js';
+import { UNKEYED_RECIPIENT_HASH_WARNING, recipientHasher, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 
 export interface BridgeOptions {
@@ -57,6 +58,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     'rules loaded',
   );
 
+  if (config.recipientHashKey === undefined) logger.warn(UNKEYED_RECIPIENT_HASH_WARNING);
   const metrics = new Metrics();
   const http = createHttp({ requestTimeoutMs: config.genesys.requestTimeoutMs });
   const connectionDeps = { http, rateLimits: config.rateLimits, logger, metrics };
@@ -154,6 +156,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       plainJson: topicFilter(config.plainJsonTopics),
       maxEventBytes: config.maxEventBytes,
     }),
+    recipientHash: recipientHasher(config.recipientHashKey),
   });
 
   const stopWaits = new AbortController();
@@ -175,14 +178,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         return { status: 200, body, contentType };
       },
       // The delivery history: GET /deliveries?event=TOPIC/PARTITION/OFFSET | key=K | rule=R [&since=1h]
-      '/deliveries': async (request) => {
-        try {
-          return { status: 200, body: await history(new URL(request.url ?? '/', 'http://admin')) };
-        } catch (error) {
-          if (error instanceof HistoryQueryError) return { status: 400, body: { message: error.message } };
-          throw error;
-        }
-      },
+      '/deliveries': bearerProtected(
+        config.admin.token,
+        // A query error is a 400 with { error }, as `geb deliveries show` reports it.
+        async (request) => history(new URL(request.url ?? '/', 'http://admin')),
+        { variable: 'ADMIN_TOKEN' },
+      ),
     },
   }).catch(async (error: unknown) => {
     await deadLetters.disconnect();
@@ -190,7 +191,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     await ledger.close();
     throw error;
   });
-  logger.info({ url: admin.url }, 'admin server listening (/healthz, /readyz, /metrics, /deliveries)');
+  logger.info(
+    { url: admin.url, deliveries: config.admin.token ? 'on (bearer token)' : 'off (ADMIN_TOKEN not set)' },
+    'admin server listening (/healthz, /readyz, /metrics, /deliveries)',
+  );
 
   try {
     consumer = await startConsumer({

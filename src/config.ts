@@ -70,7 +70,11 @@ export interface Config {
   readonly admin: {
     readonly host: string;
     readonly port: number;
+    /** Bearer token that GET /deliveries requires; unset: /deliveries is off. */
+    readonly token: Secret | undefined;
   };
+  /** HMAC key of the recipient hash (telemetry/logger.ts); unset: an unkeyed SHA-256, warned about at start-up. */
+  readonly recipientHashKey: Secret | undefined;
   /** Absent when SCHEMA_REGISTRY_URL is not set. */
   readonly schemaRegistry: SchemaRegistryConfig | undefined;
   /** Topic names and globs whose unframed values are read as plain JSON. */
@@ -582,6 +586,20 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Address the admin HTTP server binds (`127.0.0.1` keeps it local).',
   },
   {
+    name: 'ADMIN_TOKEN',
+    group: 'admin',
+    kind: 'secret',
+    description:
+      'Bearer token (at least 16 characters) that GET /deliveries on the admin server requires (`Authorization: Bearer <token>`); unset, /deliveries is off. /healthz, /readyz and /metrics stay open.',
+  },
+  {
+    name: 'RECIPIENT_HASH_KEY',
+    group: 'admin',
+    kind: 'secret',
+    description:
+      'Key (at least 16 characters) of the HMAC-SHA-256 that stands in for recipient addresses in logs and the delivery history; `geb deliveries show --recipient` needs the same key. Unset: an unkeyed SHA-256, which a dictionary of addresses reverses (warned at start-up).',
+  },
+  {
     name: 'LOG_LEVEL',
     group: 'admin',
     kind: 'choice',
@@ -658,7 +676,9 @@ export function loadConfig(env: Env = process.env): Config {
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT'),
+      token: reader.strongSecret('ADMIN_TOKEN', { bearer: true }),
     },
+    recipientHashKey: reader.strongSecret('RECIPIENT_HASH_KEY'),
     ledger: {
       url: reader.string('LEDGER_URL'),
       retentionDays: reader.integer('LEDGER_RETENTION_DAYS'),
@@ -779,6 +799,19 @@ export function settingSources(env: Env = process.env): ReadonlyMap<string, Sett
   return sources;
 }
 
+const MIN_STRONG_SECRET_CHARS = 16;
+
+/**
+ * Only RECIPIENT_HASH_KEY (or its _FILE), for `geb deliveries show --recipient`, which must hash an address exactly
+ * as the running bridge does without needing the rest of the bridge's configuration.
+ */
+export function loadRecipientHashKey(env: Env = process.env): Secret | undefined {
+  const problems: string[] = [];
+  const key = new EnvReader(env, problems).strongSecret('RECIPIENT_HASH_KEY');
+  throwIfInvalid(problems);
+  return key;
+}
+
 class EnvReader {
   constructor(
     private readonly env: Env,
@@ -827,6 +860,22 @@ class EnvReader {
       this.problems.push(setting.required ? `${problem} (${name} is required)` : problem);
     }
     return value ?? '';
+  }
+
+  /** An optional secret that, when set, must be long enough not to be guessed (a token, an HMAC key). */
+  strongSecret(name: string, { bearer = false } = {}): Secret | undefined {
+    const value = this.secret(name);
+    if (value === '') return undefined;
+    if (value.length < MIN_STRONG_SECRET_CHARS) {
+      this.problems.push(`${name}: must be at least ${MIN_STRONG_SECRET_CHARS} characters (its value is not shown)`);
+    }
+    // RFC 6750's token68: what an `Authorization: Bearer` header can carry.
+    if (bearer && !/^[A-Za-z0-9\-._~+/]+=*$/.test(value)) {
+      this.problems.push(
+        `${name}: may hold only letters, digits and - . _ ~ + / (and trailing =), as a bearer token can (its value is not shown)`,
+      );
+    }
+    return new Secret(value);
   }
 
   /** The content of the file a variable names, or undefined when it is not set. */

@@ -13,7 +13,7 @@ import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
-import { personalDataHash, type Logger } from './telemetry/logger.js';
+import type { Logger, RecipientHasher } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { SpanKind, contextFromHeaders, endSpan, inSpan, inSpanSync, startSpan } from './telemetry/tracing.js';
 import type { PreparedEvent } from './kafka/consumer.js';
@@ -36,6 +36,8 @@ export interface PipelineDeps {
   readonly ledger?: DeliveryGate;
   /** Absent: plain JSON only, no schema registry. */
   readonly decoder?: Decoder;
+  /** The stand-in for a recipient in logs and the ledger (keyed with RECIPIENT_HASH_KEY). */
+  readonly recipientHash: RecipientHasher;
 }
 
 export interface HandleContext {
@@ -280,7 +282,7 @@ export class Pipeline {
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key);
       return 'dead-lettered';
     }
-    const recipient = personalDataHash(recipientOf(rendered));
+    const recipient = this.#deps.recipientHash(recipientOf(rendered));
 
     let attemptsBefore = 0;
     if (gate && ref) {

@@ -1,13 +1,16 @@
 import { parseArgs } from 'node:util';
-import { settingOf } from '../config.js';
+import { loadRecipientHashKey, settingOf } from '../config.js';
 import { queryHistory, formatDeliveries, type DeliveryView } from '../delivery/ledger/history.js';
 import { openLedger } from '../delivery/ledger/open.js';
+import { recipientHasher } from '../telemetry/logger.js';
 import { EXIT } from './signals.js';
 
 export const DELIVERIES_USAGE = `  deliveries show           What happened to an event: its deliveries from the ledger (LEDGER_URL).
       --event T/P/O         The event at topic T, partition P, offset O.
       --key KEY             Events with this Kafka message key (or idempotency key).
       --rule NAME           Deliveries of this rule.
+      --recipient ADDRESS   Deliveries to this email address or phone number, found by its hash (with the
+                            bridge's RECIPIENT_HASH_KEY or RECIPIENT_HASH_KEY_FILE, which must be set alike).
       --since 1h            Only records updated since (90s, 15m, 1h, 7d, or an ISO-8601 time).
       --state S             pending, sent, failed, dead-lettered or in-doubt.
       --limit N             At most N records, newest first (default 100).
@@ -28,6 +31,7 @@ export async function deliveriesCommand(args: string[]): Promise<number> {
         event: { type: 'string' },
         key: { type: 'string' },
         rule: { type: 'string' },
+        recipient: { type: 'string' },
         since: { type: 'string' },
         state: { type: 'string' },
         limit: { type: 'string' },
@@ -40,11 +44,25 @@ export async function deliveriesCommand(args: string[]): Promise<number> {
     process.stderr.write(`geb deliveries show: ${(error as Error).message}\n\n${DELIVERIES_USAGE}\n`);
     return EXIT.usage;
   }
+  let recipientHash: string | undefined;
+  let unkeyed = false;
+  if (values.recipient !== undefined) {
+    let key;
+    try {
+      key = loadRecipientHashKey();
+    } catch (error) {
+      process.stderr.write(`geb deliveries show: ${(error as Error).message}\n`);
+      return EXIT.config;
+    }
+    recipientHash = recipientHasher(key)(values.recipient);
+    unkeyed = key === undefined;
+  }
   const url = values.ledger ?? process.env['LEDGER_URL']?.trim() ?? settingOf('LEDGER_URL').default ?? '';
   // Read-only: the file ledger may be held by a running bridge, whose lock this must not take.
   const ledger = await openLedger(url, { readOnly: true });
   try {
-    const { status, body } = await queryHistory(ledger, values);
+    const { recipient: _address, ...params } = values;
+    const { status, body } = await queryHistory(ledger, { ...params, recipientHash });
     if ('error' in body) {
       process.stderr.write(`geb deliveries show: ${body.error}\n`);
       return status === 400 ? EXIT.usage : EXIT.failure;
@@ -53,6 +71,11 @@ export async function deliveriesCommand(args: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     } else if (body.deliveries.length === 0) {
       process.stdout.write(`no deliveries found in ${ledger.description}\n`);
+      if (unkeyed) {
+        process.stderr.write(
+          "note: RECIPIENT_HASH_KEY (or RECIPIENT_HASH_KEY_FILE) is not set, so the unkeyed hash was looked for: set the bridge's key\n",
+        );
+      }
     } else {
       process.stdout.write(`${formatDeliveries(body.deliveries satisfies DeliveryView[])}\n`);
     }

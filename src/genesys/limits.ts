@@ -1,7 +1,8 @@
 import { BridgeError } from '../errors.js';
-import type { RenderedAction } from '../rules/action.js';
+import type { RenderedAction, RenderedAddress } from '../rules/action.js';
 import { requestFor } from './actions.js';
 import type { GenesysRequest } from './client.js';
+import { checkAddressCharacters, headerText } from './outbound-guard.js';
 
 /**
  * Genesys' documented limits (GENESYS.md). A rendered action that breaks one would only earn a certain 400, so it is
@@ -19,8 +20,12 @@ export const GENESYS_LIMITS = {
   requestBodyBytes: 512_000,
 } as const;
 
-/** The request for a rendered action, once its fields are within Genesys' limits. Throws a dead-letter BridgeError. */
-export function checkedRequestFor(action: RenderedAction): GenesysRequest {
+/**
+ * The request for a rendered action, once its header fields are cleaned, its addresses free of invisible characters
+ * and its fields within Genesys' limits. Throws a dead-letter BridgeError.
+ */
+export function checkedRequestFor(rendered: RenderedAction): GenesysRequest {
+  const action = hygienic(rendered);
   checkFields(action);
   const request = requestFor(action);
   const bytes = Buffer.byteLength(JSON.stringify(request.body));
@@ -28,6 +33,37 @@ export function checkedRequestFor(action: RenderedAction): GenesysRequest {
     throw exceeded(`request body: ${bytes} bytes, more than ${GENESYS_LIMITS.requestBodyBytes}`);
   }
   return request;
+}
+
+/**
+ * The action with its header fields cleaned (outbound-guard.ts). The templates already fold CR/LF in header fields;
+ * this is the last word before the body is built, whatever rendered the action.
+ */
+function hygienic(action: RenderedAction): RenderedAction {
+  switch (action.kind) {
+    case 'agentlessEmail': {
+      const { subject, conversationId } = action;
+      return {
+        ...action,
+        from: cleanAddress(action.from, 'fromAddress'),
+        to: cleanAddress(action.to, 'toAddresses[0]'),
+        ...(action.replyTo && { replyTo: cleanAddress(action.replyTo, 'replyToAddress') }),
+        ...(subject !== undefined && { subject: headerText(subject) }),
+        ...(conversationId !== undefined && { conversationId: headerText(conversationId) }),
+      };
+    }
+    case 'agentlessMessage':
+      checkAddressCharacters(action.from, 'fromAddress');
+      checkAddressCharacters(action.to, 'toAddress');
+      return action;
+    case 'campaignContact':
+      return action;
+  }
+}
+
+function cleanAddress(address: RenderedAddress, field: string): RenderedAddress {
+  checkAddressCharacters(address.email, `${field}.email`);
+  return address.name === undefined ? address : { ...address, name: headerText(address.name) };
 }
 
 function checkFields(action: RenderedAction): void {

@@ -39,3 +39,38 @@ function staysBelow(apiBaseUrl: string, url: string): boolean {
     return false;
   }
 }
+
+/**
+ * What a header field (a subject, a friendly name, an id) loses: every Unicode control character (C0 and C1: NUL,
+ * TAB, VT, FF, CR, LF, NEL U+0085 …) and the line and paragraph separators U+2028/U+2029. Any of them may end a
+ * header line in some mail or SMS gateway, and so let an event inject headers, or hide text from a reader.
+ */
+const HEADER_BREAKING = /[\p{Cc}\p{Zl}\p{Zp}]+/gu;
+
+/**
+ * What an address (an email address, a phone number, a messaging id) must not hold: the above, and every invisible
+ * format character (`Cf`): zero-width space/joiners U+200B–U+200D, word joiner U+2060, BOM U+FEFF, the
+ * bidirectional marks, embeddings, overrides and isolates U+200E/U+200F, U+202A–U+202E, U+2066–U+2069, U+061C. They
+ * make an address look like another one, or break it in a gateway; no real address needs them, so it is refused.
+ */
+const ADDRESS_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** A header field's text with each run of control characters and line/paragraph separators made one space. */
+export function headerText(value: string): string {
+  return value.replace(HEADER_BREAKING, ' ').trim();
+}
+
+/**
+ * Refuses an address that holds a control, zero-width or bidirectional formatting character (INVALID_ADDRESS: only
+ * this event is wrong). The message names the field and the code point, never the address.
+ */
+export function checkAddressCharacters(value: string, field: string): void {
+  const found = ADDRESS_FORBIDDEN.exec(value)?.[0];
+  if (found !== undefined) {
+    const codePoint = `U+${(found.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new BridgeError(
+      'INVALID_ADDRESS',
+      `${field}: the address holds an invisible or control character (${codePoint}); not sent`,
+    );
+  }
+}

@@ -6,6 +6,8 @@ export interface RouteResponse {
   /** Sent as JSON, unless it is a string (sent as text/plain, e.g. Prometheus' exposition format). */
   readonly body: unknown;
   readonly contentType?: string;
+  /** Extra response headers (e.g. WWW-Authenticate). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Answers one GET path. Routes are looked up by exact path: add one to serve a new endpoint. */
@@ -18,7 +20,7 @@ export interface AdminServerOptions {
   readonly routes: Readonly<Record<string, Route>>;
 }
 
-/** The admin HTTP server: probes for the orchestrator (and, later, metrics). Serves only GET/HEAD. */
+/** The admin HTTP server: probes and metrics (open), the delivery history (behind a token). Serves only GET/HEAD. */
 export class AdminServer {
   readonly #server: Server;
   #url = '';
@@ -27,9 +29,10 @@ export class AdminServer {
     this.#server = createServer((req, res) => {
       const path = new URL(req.url ?? '/', 'http://admin').pathname;
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-      const respond = ({ status, body, contentType }: RouteResponse) => {
+      const respond = ({ status, body, contentType, headers }: RouteResponse) => {
         const text = typeof body === 'string' ? body : JSON.stringify(body);
         res.writeHead(status, {
+          ...headers,
           'content-type':
             contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'),
           'content-length': Buffer.byteLength(text),

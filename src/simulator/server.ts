@@ -11,7 +11,12 @@ import {
   mergeFaults,
   type FaultSettings,
 } from './faults.js';
-import { validateAgentlessEmail, validateAgentlessMessage, validateContacts } from './validation.js';
+import {
+  hasMediaType,
+  validateAgentlessEmail,
+  validateAgentlessMessage,
+  validateContacts,
+} from './validation.js';
 
 /**
  * A Genesys Cloud simulator: the token endpoint and the agentless actions, speaking the contracts in GENESYS.md over
@@ -318,6 +323,15 @@ export class GenesysSimulator {
         correlationId,
         clientId: credentials?.id,
       });
+    // The grant is a form (GENESYS.md): a body of another type is not read as one.
+    if (!hasMediaType(req.headers['content-type'], 'application/x-www-form-urlencoded')) {
+      record(400);
+      return this.#json(res, 400, {
+        error: 'invalid_request',
+        description: 'Content-Type must be application/x-www-form-urlencoded',
+        error_description: 'Content-Type must be application/x-www-form-urlencoded',
+      });
+    }
     if (form.get('grant_type') !== 'client_credentials') {
       record(400);
       return this.#json(res, 400, {
@@ -380,6 +394,16 @@ export class GenesysSimulator {
           : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
       record(401, undefined, error);
       return this.#json(res, 401, error);
+    }
+    if (!hasMediaType(req.headers['content-type'], 'application/json')) {
+      const error = errorBody(
+        415,
+        'unsupported.media.type',
+        'The request Content-Type must be application/json.',
+        correlationId,
+      );
+      record(415, undefined, error);
+      return this.#json(res, 415, error);
     }
     let body: unknown;
     try {

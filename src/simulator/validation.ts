@@ -7,7 +7,23 @@ export interface FieldProblem {
   readonly errorCode: string;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * One address, no display name or list. Control and invisible format characters (zero-width, bidirectional marks
+ * and overrides) are refused: mail systems reject or mangle them, and a test must not pass on an address that only
+ * looks right.
+ */
+const EMAIL_PART = String.raw`[^\s@<>()[\]",;:\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+`;
+const EMAIL = new RegExp(`^${EMAIL_PART}@${EMAIL_PART}\\.${EMAIL_PART}$`, 'u');
+/** Characters no address of any kind (phone number, messaging id) holds. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/**
+ * The media types Genesys' endpoints accept (GENESYS.md): JSON for the API, a form for the token endpoint. A
+ * parameter (`; charset=utf-8`) is allowed, as any HTTP server allows it.
+ */
+export function hasMediaType(contentType: string | undefined, expected: string): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === expected;
+}
 export const LIMITS = {
   subjectChars: 400,
   friendlyNameChars: 64,
@@ -115,12 +131,17 @@ export function validateAgentlessMessage(body: unknown): FieldProblem[] {
   if (type !== 'sms' && type !== 'whatsapp' && type !== 'open') {
     problems.push({ fieldName: 'toAddressMessengerType', errorCode: 'INVALID_VALUE' });
   }
-  if (typeof body['fromAddress'] !== 'string' || body['fromAddress'] === '') {
+  const from = body['fromAddress'];
+  if (typeof from !== 'string' || from === '') {
     problems.push({ fieldName: 'fromAddress', errorCode: 'REQUIRED_VALUE' });
+  } else if (INVISIBLE.test(from)) {
+    problems.push({ fieldName: 'fromAddress', errorCode: 'INVALID_VALUE' });
   }
   const to = body['toAddress'];
   if (typeof to !== 'string' || to === '') {
     problems.push({ fieldName: 'toAddress', errorCode: 'REQUIRED_VALUE' });
+  } else if (INVISIBLE.test(to)) {
+    problems.push({ fieldName: 'toAddress', errorCode: 'INVALID_VALUE' });
   } else if (type === 'sms' && !E164.test(to)) {
     problems.push({ fieldName: 'toAddress', errorCode: 'INVALID_PHONE_NUMBER' });
   }

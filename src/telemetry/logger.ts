@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type Logger, type DestinationStream } from 'pino';
+import type { Secret } from '../secret.js';
 
 export type { Logger } from 'pino';
 
@@ -83,11 +84,30 @@ function isPlainObject(value: object): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** Turns personal data (an address, a phone number) into its stand-in: see recipientHasher. */
+export type RecipientHasher = (value: string) => string;
+
 /**
- * A stable, non-reversible stand-in for personal data (an address, a phone number) that lets an SRE correlate log
- * lines and history records about the same recipient without the value itself. Addresses are case-folded first so
- * that `A@x.com` and `a@x.com` hash alike.
+ * A stable stand-in for personal data that lets an SRE correlate log lines and history records about the same
+ * recipient without the value itself: the first 16 hex digits of HMAC-SHA-256(key, value). Addresses are trimmed and
+ * case-folded first so that `A@x.com` and `a@x.com` hash alike.
+ *
+ * The key (RECIPIENT_HASH_KEY) is what makes it non-reversible: without it, anyone holding a list of addresses could
+ * hash them all and look the hashes up. Without a key the hash is a plain SHA-256 (what the bridge wrote before keys
+ * existed, so older records still match), and the bridge warns at start-up. The key is passed in, never read here:
+ * `geb run` and `geb deliveries` each read it once from their configuration.
  */
-export function personalDataHash(value: string): string {
-  return createHash('sha256').update(value.trim().toLowerCase()).digest('hex').slice(0, 16);
+export function recipientHasher(key: Secret | undefined): RecipientHasher {
+  const normal = (value: string) => value.trim().toLowerCase();
+  if (key === undefined) {
+    return (value) => createHash('sha256').update(normal(value)).digest('hex').slice(0, 16);
+  }
+  const secret = key.reveal();
+  return (value) => createHmac('sha256', secret).update(normal(value)).digest('hex').slice(0, 16);
 }
+
+/** The one line `geb run` logs when RECIPIENT_HASH_KEY is not set. */
+export const UNKEYED_RECIPIENT_HASH_WARNING =
+  'RECIPIENT_HASH_KEY is not set: recipient hashes in logs and the delivery history are an unkeyed SHA-256, which ' +
+  'anyone with a list of addresses can reverse; set RECIPIENT_HASH_KEY (or RECIPIENT_HASH_KEY_FILE) to a random ' +
+  'secret of at least 16 characters (e.g. `openssl rand -hex 32`) and give `geb deliveries` the same key';

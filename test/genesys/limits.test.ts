@@ -144,3 +144,120 @@ describe("Genesys' limits are checked before sending", () => {
     }
   });
 });
+
+/** [name, character]: each one must leave header fields and be refused in addresses. */
+const CONTROLS: [string, string][] = [
+  ['NUL', '\u0000'],
+  ['TAB', '\t'],
+  ['VT', '\u000b'],
+  ['FF', '\u000c'],
+  ['CR', '\r'],
+  ['LF', '\n'],
+  ['ESC', '\u001b'],
+  ['DEL', '\u007f'],
+  ['NEL (U+0085)', '\u0085'],
+  ['C1 CSI (U+009B)', '\u009b'],
+  ['LINE SEPARATOR (U+2028)', '\u2028'],
+  ['PARAGRAPH SEPARATOR (U+2029)', '\u2029'],
+];
+const INVISIBLE: [string, string][] = [
+  ['ZERO WIDTH SPACE (U+200B)', '\u200b'],
+  ['ZERO WIDTH NON-JOINER (U+200C)', '\u200c'],
+  ['ZERO WIDTH JOINER (U+200D)', '\u200d'],
+  ['WORD JOINER (U+2060)', '\u2060'],
+  ['BOM (U+FEFF)', '\ufeff'],
+  ['LEFT-TO-RIGHT MARK (U+200E)', '\u200e'],
+  ['RIGHT-TO-LEFT MARK (U+200F)', '\u200f'],
+  ['ARABIC LETTER MARK (U+061C)', '\u061c'],
+  ['LRE (U+202A)', '\u202a'],
+  ['RLE (U+202B)', '\u202b'],
+  ['PDF (U+202C)', '\u202c'],
+  ['LRO (U+202D)', '\u202d'],
+  ['RLO (U+202E)', '\u202e'],
+  ['LRI (U+2066)', '\u2066'],
+  ['RLI (U+2067)', '\u2067'],
+  ['FSI (U+2068)', '\u2068'],
+  ['PDI (U+2069)', '\u2069'],
+];
+
+function rendered(raw: RawAction, event: Record<string, unknown>) {
+  return checkedRequestFor(compileAction(raw, 'rules[0].action').render(templateScope(event)));
+}
+
+function refused(attempt: () => unknown): BridgeError {
+  try {
+    attempt();
+  } catch (error) {
+    expect(error).toBeInstanceOf(BridgeError);
+    return error as BridgeError;
+  }
+  throw new Error('expected INVALID_ADDRESS, but the request was built');
+}
+
+describe('header fields lose every control character and line/paragraph separator', () => {
+  it.each(CONTROLS)('%s', (_name, c) => {
+    const body = rendered(email(), {
+      ...okEmail,
+      subject: `Your order${c}Bcc: all@evil.example${c}`,
+      fromName: `Shop${c}X-Injected: 1`,
+      toName: `${c}Ada${c}${c}Lovelace`,
+      replyName: `Help${c}`,
+    }).body as { subject: string; fromAddress: { name: string }; toAddresses: { name: string }[] };
+    expect(body.subject).toBe('Your order Bcc: all@evil.example');
+    expect(body.fromAddress.name).toBe('Shop X-Injected: 1');
+    expect(body.toAddresses[0]?.name).toBe('Ada Lovelace');
+    expect(JSON.stringify(body)).not.toMatch(/[\p{Cc}\u2028\u2029]/u);
+    expect(validateAgentlessEmail(body)).toEqual([]);
+  });
+
+  it('keeps text that is only unusual: right-to-left names, emoji, non-breaking spaces', () => {
+    const body = rendered(email(), { ...okEmail, subject: 'שלום 👋\u00a0Ada', toName: 'مرحبا' }).body as {
+      subject: string;
+      toAddresses: { name: string }[];
+    };
+    expect(body.subject).toBe('שלום 👋\u00a0Ada');
+    expect(body.toAddresses[0]?.name).toBe('مرحبا');
+  });
+});
+
+describe('addresses with control, zero-width or bidirectional characters are refused', () => {
+  it.each([...CONTROLS, ...INVISIBLE])('%s', (_name, c) => {
+    for (const [raw, event] of [
+      [email(), { ...okEmail, to: `ada${c}@example.com` }],
+      [email(), { ...okEmail, to: `ada@exa${c}mple.com` }],
+      [email({ from: { email: 'orders{{ x }}@shop.example' } }), { ...okEmail, x: c }],
+    ] as const) {
+      const error = refused(() => rendered(raw, event));
+      expect(error.code).toBe('INVALID_ADDRESS');
+      expect(error.disposition).toBe('dead-letter');
+      expect(error.message).not.toContain('ada');
+    }
+    // Whatever rendered the action (templates fold line breaks first), the guard has the last word.
+    for (const to of [`user${c}-1`, `user-1${c}`, `${c}+447700900123`]) {
+      const action = {
+        kind: 'agentlessMessage',
+        messengerType: 'open',
+        from: 'shop',
+        to,
+        text: 'hi',
+      } as const;
+      const error = refused(() => checkedRequestFor(action));
+      expect(error.code).toBe('INVALID_ADDRESS');
+      expect(error.message).toContain('toAddress');
+      expect(error.message).not.toContain('user');
+    }
+    const fromAddress = {
+      kind: 'agentlessEmail',
+      from: { email: `o${c}@shop.example` },
+      to: { email: 'a@b.example' },
+      text: 'hi',
+    } as const;
+    expect(refused(() => checkedRequestFor(fromAddress)).message).toContain('fromAddress.email');
+  });
+
+  it('names the field and the code point, not the address', () => {
+    const error = refused(() => rendered(email(), { ...okEmail, to: 'ada@\u202eelpmaxe.com' }));
+    expect(error.message).toContain('toAddresses[0].email');
+    expect(error.message).toContain('U+202E');
+  });
+});

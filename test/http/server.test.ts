@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PauseReason } from '../../src/health.js';
+import { bearerProtected } from '../../src/http/auth.js';
 import { probeRoutes, type ProbeState } from '../../src/http/probes.js';
-import { AdminServer } from '../../src/http/server.js';
+import { AdminServer, type Route } from '../../src/http/server.js';
+import { Secret } from '../../src/secret.js';
 
 describe('admin server probes', () => {
   let server: AdminServer | undefined;
@@ -51,5 +53,80 @@ describe('admin server probes', () => {
     const get = await serve({ ...base, crashed: new Error('The group coordinator is not available') });
     expect(await get('/healthz')).toMatchObject({ status: 503, body: { code: 'KAFKA_CONSUMER_CRASHED' } });
     expect(await get('/readyz')).toMatchObject({ status: 503, body: { code: 'KAFKA_CONSUMER_CRASHED' } });
+  });
+});
+
+describe('admin server /deliveries token', () => {
+  let server: AdminServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  const TOKEN = 'the-admin-token-0123456789';
+  const history: Route = () => ({ status: 200, body: { deliveries: [] } });
+
+  async function serve(token: Secret | undefined) {
+    server = await AdminServer.start({
+      host: '127.0.0.1',
+      port: 0,
+      routes: {
+        ...probeRoutes(() => ({ crashed: undefined, joined: true, stopping: false, paused: undefined })),
+        '/metrics': () => ({ status: 200, body: '# metrics\n' }),
+        '/deliveries': bearerProtected(token, history, { variable: 'ADMIN_TOKEN' }),
+      },
+    });
+    return async (path: string, authorization?: string) => {
+      const response = await fetch(`${server?.url}${path}`, {
+        headers: authorization === undefined ? {} : { authorization },
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        challenge: response.headers.get('www-authenticate'),
+        body: response.headers.get('content-type')?.startsWith('application/json')
+          ? (JSON.parse(text) as Record<string, unknown>)
+          : text,
+      };
+    };
+  }
+
+  it('serves the delivery history only with the right bearer token', async () => {
+    const get = await serve(new Secret(TOKEN));
+    expect(await get('/deliveries?rule=r', `Bearer ${TOKEN}`)).toMatchObject({
+      status: 200,
+      body: { deliveries: [] },
+    });
+    expect(await get('/deliveries?rule=r', `bearer ${TOKEN}`)).toMatchObject({ status: 200 });
+    for (const authorization of [
+      undefined,
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`,
+      'Bearer ',
+    ]) {
+      const answer = await get('/deliveries?rule=r', authorization);
+      expect(answer, String(authorization)).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
+      expect(answer.challenge).toMatch(/^Bearer /);
+      expect(JSON.stringify(answer.body)).not.toContain(TOKEN);
+    }
+  });
+
+  it('keeps probes and metrics open', async () => {
+    const get = await serve(new Secret(TOKEN));
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/readyz')).status).toBe(200);
+    expect(await get('/metrics')).toMatchObject({ status: 200, body: '# metrics\n' });
+  });
+
+  it('is off, saying how to turn it on, when no token is set', async () => {
+    const get = await serve(undefined);
+    for (const authorization of [undefined, 'Bearer anything-at-all-here', 'Bearer undefined']) {
+      expect(await get('/deliveries?rule=r', authorization)).toMatchObject({
+        status: 403,
+        body: { code: 'ADMIN_TOKEN_NOT_SET', message: expect.stringContaining('set ADMIN_TOKEN') as unknown },
+      });
+    }
+    expect((await get('/healthz')).status).toBe(200);
   });
 });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,17 +15,21 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 /** Runs `geb deliveries ...` as a user does: the CLI in its own process. */
-async function geb(args: string[], ledgerUrl: string): Promise<{ code: number; stdout: string }> {
+async function geb(
+  args: string[],
+  ledgerUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout } = await promisify(execFile)(
+    const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args],
-      { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', LEDGER_URL: ledgerUrl } },
+      { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', LEDGER_URL: ledgerUrl, ...env } },
     );
-    return { code: 0, stdout };
+    return { code: 0, stdout, stderr };
   } catch (error) {
-    const failed = error as { code: number; stdout: string };
-    return { code: failed.code, stdout: failed.stdout };
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
 
@@ -110,6 +115,10 @@ rules:
     const inDoubt = firstLogs.records().filter((r) => r['outcome'] === 'in-doubt');
     expect(inDoubt.map((r) => r['rule'])).toEqual(['receipt-email']);
     expect(firstLogs.text).not.toContain('ada@example.com');
+    // No RECIPIENT_HASH_KEY here: one warning line at start-up says what that means.
+    expect(firstLogs.records().filter((r) => String(r['msg']).includes('RECIPIENT_HASH_KEY'))).toMatchObject([
+      { level: 'warn', msg: expect.stringContaining('unkeyed') as unknown },
+    ]);
 
     // A new group on the same ledger gets every event again: nothing more is sent or dead-lettered.
     const secondLogs = await runUntilCommitted(uniqueName('geb-second'));
@@ -213,5 +222,87 @@ rules:
     const nothing = await geb(['deliveries', 'show', '--event', `${topic}/0/99`], ledgerUrl);
     expect(nothing.code).toBe(1);
     expect(nothing.stdout).toContain('no deliveries found');
+
+    // Recorded without a key: found by the unkeyed hash, not by a keyed one.
+    const recipient = ['deliveries', 'show', '--recipient', ' Ada@Example.com', '--json'];
+    const unkeyed = await geb(recipient, ledgerUrl);
+    expect(unkeyed.code).toBe(0);
+    const found = JSON.parse(unkeyed.stdout) as { deliveries: { rule: string; state: string }[] };
+    expect(found.deliveries.map((d) => `${d.rule} ${d.state}`)).toEqual(['survey-email sent']);
+    const keyed = await geb(recipient.slice(0, -1), ledgerUrl, { RECIPIENT_HASH_KEY: KEY });
+    expect(keyed.code).toBe(1);
+    expect(keyed.stderr).not.toContain('RECIPIENT_HASH_KEY');
+  });
+
+  it('keys recipient hashes with RECIPIENT_HASH_KEY; geb deliveries --recipient and /deliveries (with its token) find them', async () => {
+    const keyedTopic = uniqueName('ledger.keyed');
+    const groupId = uniqueName('geb-keyed');
+    const keyedLedger = tempLedgerFile();
+    await createTopic(keyedTopic);
+    const keyedRules = await writeRulesFile(`
+version: 1
+rules:
+  - name: keyed-email
+    topics: [${keyedTopic}]
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ email }}" }
+        subject: "keyed {{ id }}"
+        text: "Hello."
+`);
+    await produce(keyedTopic, [
+      { key: 'k-1', value: { id: 'k-1', email: 'grace@example.com' } },
+      { key: 'k-2', value: { id: 'k-2', email: 'linus@example.com' } },
+    ]);
+    const running = await startTestBridge({
+      ...env(groupId),
+      RULES_FILE: keyedRules,
+      LEDGER_URL: keyedLedger,
+      RECIPIENT_HASH_KEY: KEY,
+      ADMIN_TOKEN,
+    });
+    try {
+      await waitFor(async () => (await committedOffsets(groupId, keyedTopic)).get(0) === 2, {
+        what: 'both events to be committed',
+      });
+      expect(running.logs.text).not.toContain('RECIPIENT_HASH_KEY is not set');
+      const grace = await geb(['deliveries', 'show', '--recipient', 'GRACE@example.com'], keyedLedger, {
+        RECIPIENT_HASH_KEY: KEY,
+      });
+      expect(grace.code).toBe(0);
+      expect(grace.stdout).toContain(`${keyedTopic}/0/0  rule keyed-email  SENT`);
+      expect(grace.stdout).not.toContain(`${keyedTopic}/0/1`);
+      const hash = /recipientHash\s+([0-9a-f]{16})/.exec(grace.stdout)?.[1] ?? '';
+      // The hash the bridge logged is the keyed one: not what a dictionary of addresses gives.
+      expect(running.logs.records().some((r) => r['recipient'] === hash)).toBe(true);
+      expect(hash).not.toBe(createHash('sha256').update('grace@example.com').digest('hex').slice(0, 16));
+
+      // Another key, or none, does not find it (and says why when none is set).
+      const otherKey = await geb(['deliveries', 'show', '--recipient', 'grace@example.com'], keyedLedger, {
+        RECIPIENT_HASH_KEY: 'another-recipient-hash-key',
+      });
+      expect(otherKey.code).toBe(1);
+      const noKey = await geb(['deliveries', 'show', '--recipient', 'grace@example.com'], keyedLedger);
+      expect(noKey.code).toBe(1);
+      expect(noKey.stderr).toContain('RECIPIENT_HASH_KEY');
+
+      // The admin server serves the same history, but only with the bearer token.
+      const url = `${running.bridge.adminUrl}/deliveries?recipientHash=${hash}`;
+      const anonymous = await fetch(url);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
+      const authorised = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(authorised.status).toBe(200);
+      const answer = (await authorised.json()) as { deliveries: { event: string; recipientHash: string }[] };
+      expect(answer.deliveries).toMatchObject([{ event: `${keyedTopic}/0/0`, recipientHash: hash }]);
+      expect((await fetch(`${running.bridge.adminUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${running.bridge.adminUrl}/metrics`)).status).toBe(200);
+    } finally {
+      await running.bridge.close();
+    }
   });
 });
+
+const KEY = 'the-recipient-hash-key-of-tests';
+const ADMIN_TOKEN = 'the-admin-token-of-tests-0123';

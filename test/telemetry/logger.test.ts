@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { Secret } from '../../src/secret.js';
-import { createLogger, personalDataHash } from '../../src/telemetry/logger.js';
+import { createLogger, recipientHasher } from '../../src/telemetry/logger.js';
 import { LogCapture } from '../support/bridge.js';
 
 describe('logger redaction (the one place it is enforced)', () => {
@@ -78,10 +79,26 @@ describe('logger redaction (the one place it is enforced)', () => {
     expect(line.err.stack).toContain('TypeError: bad input');
   });
 
-  it('hashes personal data stably and case-insensitively, without revealing it', () => {
-    expect(personalDataHash('Ada@Example.com')).toBe(personalDataHash(' ada@example.com '));
-    expect(personalDataHash('ada@example.com')).toMatch(/^[0-9a-f]{16}$/);
-    expect(personalDataHash('ada@example.com')).not.toBe(personalDataHash('grace@example.com'));
+  it('hashes personal data stably and case-insensitively, without revealing it, with or without a key', () => {
+    for (const hash of [recipientHasher(undefined), recipientHasher(new Secret('a-recipient-hash-key'))]) {
+      expect(hash('Ada@Example.com')).toBe(hash(' ada@example.com '));
+      expect(hash('ada@example.com')).toMatch(/^[0-9a-f]{16}$/);
+      expect(hash('ada@example.com')).not.toBe(hash('grace@example.com'));
+    }
+  });
+
+  it('keys the recipient hash, so that a dictionary of addresses does not reverse it', () => {
+    const address = 'ada@example.com';
+    // What anyone can compute from a list of addresses, and what the bridge wrote before keys.
+    const dictionary = createHash('sha256').update(address).digest('hex').slice(0, 16);
+    expect(recipientHasher(undefined)(address)).toBe(dictionary);
+    const keyed = recipientHasher(new Secret('first-recipient-hash-key'))(address);
+    const otherKey = recipientHasher(new Secret('second-recipient-hash-key'))(address);
+    expect(keyed).not.toBe(dictionary);
+    expect(otherKey).not.toBe(dictionary);
+    expect(keyed).not.toBe(otherKey);
+    // Stable for one key: the same key (as `geb deliveries --recipient` has it) gives the same hash.
+    expect(recipientHasher(new Secret('first-recipient-hash-key'))(address)).toBe(keyed);
   });
 
   it('adds no trace ids outside a span', () => {

@@ -17,6 +17,8 @@ export interface HistoryParams {
   /** The Kafka message key or the idempotency key. */
   readonly key?: string | undefined;
   readonly rule?: string | undefined;
+  /** The recipient's hash, as logged and recorded (never the address: `geb deliveries --recipient` hashes it). */
+  readonly recipientHash?: string | undefined;
   readonly state?: string | undefined;
   /** A duration back from now (`90s`, `15m`, `1h`, `7d`) or an ISO-8601 time. */
   readonly since?: string | undefined;
@@ -29,8 +31,15 @@ export function parseHistoryParams(params: HistoryParams, now = Date.now()): Del
   const query: {
     -readonly [K in keyof DeliveryQuery]: DeliveryQuery[K];
   } = {};
-  if (params.event === undefined && params.key === undefined && params.rule === undefined) {
-    throw new HistoryQueryError('name what to look for: event (TOPIC/PARTITION/OFFSET), key or rule');
+  if (
+    params.event === undefined &&
+    params.key === undefined &&
+    params.rule === undefined &&
+    params.recipientHash === undefined
+  ) {
+    throw new HistoryQueryError(
+      'name what to look for: event (TOPIC/PARTITION/OFFSET), key, rule or recipient (recipientHash)',
+    );
   }
   if (params.event !== undefined) {
     const match = /^(.+)\/(\d+)\/(\d+)$/.exec(params.event);
@@ -41,6 +50,12 @@ export function parseHistoryParams(params: HistoryParams, now = Date.now()): Del
   }
   if (params.key !== undefined) query.key = params.key;
   if (params.rule !== undefined) query.rule = params.rule;
+  if (params.recipientHash !== undefined) {
+    if (!/^[0-9a-f]{16}$/.test(params.recipientHash)) {
+      throw new HistoryQueryError('recipientHash must be 16 hexadecimal digits, as logged');
+    }
+    query.recipientHash = params.recipientHash;
+  }
   if (params.state !== undefined) {
     if (!(DELIVERY_STATES as readonly string[]).includes(params.state)) {
       throw new HistoryQueryError(`state "${params.state}" is not one of ${DELIVERY_STATES.join(', ')}`);
@@ -98,7 +113,7 @@ export async function queryHistory(ledger: Ledger, params: HistoryParams): Promi
 }
 
 /**
- * For the admin HTTP server: `GET /deliveries?event=T/P/O|key=K|rule=R[&since=1h][&state=sent][&limit=N]`
+ * For the admin HTTP server: `GET /deliveries?event=T/P/O|key=K|rule=R|recipientHash=H[&since=1h][&state=sent][&limit=N]`
  * answers `{ deliveries: [...] }` (200) or `{ error }` (400).
  */
 export function deliveriesHandler(ledger: Ledger): (url: URL) => Promise<HistoryResponse> {
@@ -108,6 +123,7 @@ export function deliveriesHandler(ledger: Ledger): (url: URL) => Promise<History
       event: get('event'),
       key: get('key'),
       rule: get('rule'),
+      recipientHash: get('recipientHash'),
       state: get('state'),
       since: get('since'),
       limit: get('limit'),

@@ -39,7 +39,7 @@ export interface EventOrigin {
 
 export interface DeliveryRecord extends DeliveryRef, EventOrigin {
   readonly state: DeliveryState;
-  /** personalDataHash() of the recipient; never the address itself. */
+  /** The recipient's hash (telemetry/logger.ts recipientHasher); never the address itself. */
   readonly recipientHash?: string | undefined;
   /** Genesys calls made for this delivery, over every run. */
   readonly attempts: number;
@@ -91,6 +91,8 @@ export interface DeliveryQuery {
   readonly key?: string;
   readonly rule?: string;
   readonly state?: DeliveryState;
+  /** The recipient's hash (telemetry/logger.ts recipientHasher), as recorded. */
+  readonly recipientHash?: string;
   /** Only records updated at or after this time. */
   readonly since?: Date;
   /** At most this many, newest first. Default 100. */
@@ -143,6 +145,7 @@ export function matchesQuery(record: DeliveryRecord, q: DeliveryQuery): boolean 
   if (q.key !== undefined && record.key !== q.key && record.idempotencyKey !== q.key) return false;
   if (q.rule !== undefined && record.rule !== q.rule) return false;
   if (q.state !== undefined && record.state !== q.state) return false;
+  if (q.recipientHash !== undefined && record.recipientHash !== q.recipientHash) return false;
   if (q.since !== undefined && Date.parse(record.updatedAt) < q.since.getTime()) return false;
   return true;
 }

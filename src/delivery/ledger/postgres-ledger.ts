@@ -221,6 +221,7 @@ export class PostgresLedger implements Ledger {
     if (q.key !== undefined) add('(message_key = ? OR idempotency_key = ?)', q.key);
     if (q.rule !== undefined) add('rule = ?', q.rule);
     if (q.state !== undefined) add('state = ?', q.state);
+    if (q.recipientHash !== undefined) add('recipient_hash = ?', q.recipientHash);
     if (q.since !== undefined) add('updated_at >= ?', q.since);
     params.push(q.limit ?? DEFAULT_QUERY_LIMIT);
     return this.#rows(
@@ -281,6 +282,8 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX ON $TABLE (message_key)`,
     `CREATE INDEX ON $TABLE (updated_at)`,
   ],
+  // `geb deliveries show --recipient`
+  [`CREATE INDEX ON $TABLE (recipient_hash)`],
 ];
 
 interface Row {

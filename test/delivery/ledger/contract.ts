@@ -159,6 +159,7 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
             topic: 't',
             offset: String(i),
             key: `k${i}`,
+            recipientHash: i === 2 ? '00000000000000aa' : 'a1b2c3d4e5f60718',
           }),
         );
         await new Promise((r) => setTimeout(r, 5));
@@ -172,6 +173,7 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       expect((await ledger.query({ key: 't/0/1' })).map((r) => r.offset)).toEqual(['1']);
       expect((await ledger.query({ rule: 'odd' })).map((r) => r.offset)).toEqual(['3', '1']);
       expect((await ledger.query({ state: 'sent' })).map((r) => r.genesysId)).toEqual(['g3']);
+      expect((await ledger.query({ recipientHash: '00000000000000aa' })).map((r) => r.offset)).toEqual(['2']);
       expect((await ledger.query({ rule: 'even', limit: 2 })).map((r) => r.offset)).toEqual(['4', '2']);
       expect(await ledger.query({ since: new Date(Date.now() + 60_000) })).toEqual([]);
       expect(await ledger.query({ since: new Date(Date.now() - 60_000) })).toHaveLength(5);

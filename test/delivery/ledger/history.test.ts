@@ -24,6 +24,9 @@ describe('history query parameters', () => {
       limit: 5,
       state: 'in-doubt',
     });
+    expect(parseHistoryParams({ recipientHash: '0123456789abcdef' }, NOW)).toEqual({
+      recipientHash: '0123456789abcdef',
+    });
     expect(parseHistoryParams({ rule: 'r', since: '2025-12-31T00:00:00Z' }, NOW).since).toEqual(
       new Date('2025-12-31T00:00:00Z'),
     );
@@ -35,6 +38,8 @@ describe('history query parameters', () => {
     expect(() => parseHistoryParams({ rule: 'r', since: 'yesterday' })).toThrow(/duration/);
     expect(() => parseHistoryParams({ rule: 'r', state: 'lost' })).toThrow(/in-doubt/);
     expect(() => parseHistoryParams({ rule: 'r', limit: '0' })).toThrow(/limit/);
+    // A hash, never an address: an address in a URL would reach proxy logs.
+    expect(() => parseHistoryParams({ recipientHash: 'ada@example.com' })).toThrow(/16 hexadecimal/);
   });
 });
 
