@@ -9,7 +9,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,34 +80,57 @@ export async function findJava(): Promise<{ java: string; major: number; searche
 }
 
 /** The unpacked distribution of `version`, fetched once. */
-async function ensureApicurio(version: string, log: Log): Promise<string> {
+async function ensureApicurio(version: string, fallback: boolean, log: Log): Promise<string> {
   const dir = join(CACHE, `apicurio-${version}`);
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return dir;
   const mvn = await findMaven(log);
   log(`fetching Apicurio Registry ${version} from Maven Central into ${dir} …`);
   await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const artifact = `-Dartifact=io.apicurio:apicurio-registry-app:${version}:tar.gz:all`;
+  const tarball = `${dir}.tar.gz`;
   try {
-    await run(
-      mvn,
-      [
-        '-q',
-        '-B',
-        '-f',
-        POM,
-        'dependency:unpack',
-        `-Dartifact=io.apicurio:apicurio-registry-app:${version}:tar.gz:all`,
-        `-DoutputDirectory=${dir}`,
-        // The .complete marker below decides what is fetched, not the plugin's own markers.
-        '-Dmdep.overWriteReleases=true',
-      ],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
+    if (fallback) {
+      // 3.0.9's parent POM is not on Maven Central, and the 3.x plugin insists on reading it: the old `get` (run
+      // where there is no pom.xml) fetches the file alone, and copies it to `dest`.
+      await run(
+        mvn,
+        [
+          '-q',
+          '-B',
+          'org.apache.maven.plugins:maven-dependency-plugin:2.8:get',
+          artifact,
+          '-Dtransitive=false',
+          `-Ddest=${tarball}`,
+        ],
+        { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+      );
+      await run('tar', ['-xzf', tarball, '-C', dir]);
+    } else {
+      await run(
+        mvn,
+        // The .complete marker decides what is fetched, not the plugin's own markers (overWriteReleases).
+        [
+          '-q',
+          '-B',
+          '-f',
+          POM,
+          'dependency:unpack',
+          artifact,
+          `-DoutputDirectory=${dir}`,
+          '-Dmdep.overWriteReleases=true',
+        ],
+        { maxBuffer: 16 * 1024 * 1024 },
+      );
+    }
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
     throw new Error(
       `Maven could not fetch Apicurio Registry ${version}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
     );
+  } finally {
+    await rm(tarball, { force: true });
   }
   await runnableJar(dir);
   await writeFile(marker, new Date().toISOString());
@@ -127,21 +150,22 @@ export async function startApicurio(options: { log?: Log } = {}): Promise<Apicur
   const log = options.log ?? (() => {});
   const found = await findJava();
   let version = await pomProperty('apicurio.version');
-  if (found.major < 21) {
-    const fallback = await pomProperty('apicurio.java17.version');
+  const fallback = found.major < 21;
+  if (fallback) {
+    const older = await pomProperty('apicurio.java17.version');
     if (found.major < 17) {
       throw new Error(
-        `Apicurio Registry ${version} needs Java 21 or later (${fallback} needs 17); none found in ${found.searched}. ` +
+        `Apicurio Registry ${version} needs Java 21 or later (${older} needs 17); none found in ${found.searched}. ` +
           'Install a JDK 21+ or set APICURIO_JAVA_HOME to one.',
       );
     }
     log(
       `no Java 21 or later in ${found.searched} (the best is Java ${found.major}): running Apicurio Registry ` +
-        `${fallback} instead of ${version}; set APICURIO_JAVA_HOME to a JDK 21+ to test against ${version}`,
+        `${older} instead of ${version}; set APICURIO_JAVA_HOME to a JDK 21+ to test against ${version}`,
     );
-    version = fallback;
+    version = older;
   }
-  const jar = await runnableJar(await ensureApicurio(version, log));
+  const jar = await runnableJar(await ensureApicurio(version, fallback, log));
   const dir = await mkdtemp(join(tmpdir(), 'geb-apicurio-'));
   const [port, managementPort] = [await freePort(), await freePort()];
   const jvm = [
