@@ -72,10 +72,10 @@ export async function findJava(): Promise<{ java: string; major: number; searche
     }
   }
   let best = { java: 'java', major: 0 };
-  for (const java of candidates) {
-    const major = await javaMajor(java);
-    if (major > best.major) best = { java, major };
-  }
+  const majors = await Promise.all(
+    [...candidates].map(async (java) => ({ java, major: await javaMajor(java) })),
+  );
+  for (const found of majors) if (found.major > best.major) best = found;
   return { ...best, searched: `JAVA_HOME, the PATH and ${JDK_FOLDERS.join(', ')}` };
 }
 
