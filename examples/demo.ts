@@ -1,7 +1,8 @@
 /**
- * `npm run demo`: the bridge end to end on this machine. Starts a real Kafka broker, the Genesys simulator
- * (`geb simulator`) and the bridge (`geb run`) as users run them, publishes examples/events.json, prints what
- * happened to each event, then stops everything it started.
+ * `npm run demo`: the bridge end to end on this machine. Starts a real Kafka broker, a real schema registry
+ * (Apicurio Registry), the Genesys simulator (`geb simulator`) and the bridge (`geb run`) as users run them, publishes
+ * examples/events.json as plain JSON and one more event in Avro through the registry, prints what happened to each
+ * event, then stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -9,13 +10,46 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { DEFAULT_SIMULATOR_CLIENT } from '../src/simulator/server.js';
+import { startApicurio, type ApicurioRegistry } from '../test/support/apicurio-registry.js';
 import { freePort, startKafkaBroker, type KafkaBroker } from '../test/support/kafka-broker.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TOPIC = 'shop.orders';
 const TIMEOUT_MS = 90_000;
+/** The writer schema of the one Avro event, registered under shop.orders-value as a producer's serializer would. */
+const ORDER_SHIPPED_AVRO = {
+  type: 'record',
+  name: 'OrderShipped',
+  namespace: 'shop',
+  fields: [
+    { name: 'type', type: 'string' },
+    { name: 'orderId', type: 'string' },
+    { name: 'carrier', type: 'string' },
+    {
+      name: 'customer',
+      type: {
+        type: 'record',
+        name: 'Customer',
+        fields: [
+          { name: 'email', type: 'string' },
+          { name: 'name', type: 'string' },
+        ],
+      },
+    },
+  ],
+};
+const AVRO_EVENT = {
+  key: 'order-1005',
+  value: {
+    type: 'OrderShipped',
+    orderId: 'A-1005',
+    carrier: 'PostNord',
+    customer: { email: 'katherine@example.com', name: 'Katherine Johnson' },
+  },
+};
 
 interface ExampleEvent {
   key: string;
@@ -24,6 +58,7 @@ interface ExampleEvent {
 
 const children: ChildProcess[] = [];
 let broker: KafkaBroker | undefined;
+let registry: ApicurioRegistry | undefined;
 
 function geb(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], {
@@ -49,7 +84,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 async function cleanup(): Promise<void> {
   for (const child of children.reverse()) await stopChild(child);
-  await broker?.stop();
+  await Promise.all([broker?.stop(), registry?.stop()]);
 }
 
 type Listener = (record: Record<string, unknown>) => void;
@@ -96,9 +131,20 @@ function parse(line: string): Record<string, unknown> | undefined {
 async function main(): Promise<void> {
   const events = JSON.parse(await readFile(join(ROOT, 'examples', 'events.json'), 'utf8')) as ExampleEvent[];
 
-  console.log('▶ starting a Kafka broker (KRaft) …');
-  broker = await startKafkaBroker({ log: (line) => console.log(`  ${line}`) });
+  console.log('▶ starting a Kafka broker (KRaft) and a schema registry (Apicurio Registry) …');
+  const log = (line: string) => console.log(`  ${line}`);
+  // Side by side; each kept once up, so that cleanup() stops it even when the other failed to start.
+  const [kafkaStart, registryStart] = await Promise.allSettled([
+    startKafkaBroker({ log }),
+    startApicurio({ log }),
+  ]);
+  if (kafkaStart.status === 'fulfilled') broker = kafkaStart.value;
+  if (registryStart.status === 'fulfilled') registry = registryStart.value;
+  if (kafkaStart.status === 'rejected') throw kafkaStart.reason;
+  if (registryStart.status === 'rejected') throw registryStart.reason;
+  if (!broker || !registry) throw new Error('unreachable: both started');
   console.log(`  Kafka ${broker.brokers}`);
+  console.log(`  Apicurio Registry ${registry.version}, Confluent-compatible API ${registry.url}`);
   const kafka = new Kafka({ clientId: 'geb-demo', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -124,6 +170,7 @@ async function main(): Promise<void> {
     GENESYS_LOGIN_URL: url,
     GENESYS_CLIENT_ID: DEFAULT_SIMULATOR_CLIENT.id,
     GENESYS_CLIENT_SECRET: DEFAULT_SIMULATOR_CLIENT.secret,
+    SCHEMA_REGISTRY_URL: registry.url,
     LOG_LEVEL: 'debug',
     ADMIN_PORT: '0', // the demo must not depend on 8080 being free
     OTEL_SDK_DISABLED: 'true',
@@ -141,7 +188,8 @@ async function main(): Promise<void> {
       const event = r?.['event'] as
         { topic: string; partition: number; offset: string; key?: string } | undefined;
       if (!event) return;
-      const where = `${event.topic}/${event.partition}/${event.offset} key=${event.key ?? '-'}`;
+      const format = event.key === AVRO_EVENT.key ? ' (Avro, via the registry)' : '';
+      const where = `${event.topic}/${event.partition}/${event.offset} key=${event.key ?? '-'}${format}`;
       if (r['msg'] === 'delivery' && r['outcome'] === 'sent') {
         sent += 1;
         console.log(
@@ -159,7 +207,7 @@ async function main(): Promise<void> {
         return;
       }
       finished.add(`${event.topic}/${event.partition}/${event.offset}`);
-      if (finished.size === events.length) resolveDone();
+      if (finished.size === events.length + 1) resolveDone();
     });
   });
   await waitForLine(bridge, bridgeLines, (r) => r['msg'] === 'joined consumer group');
@@ -167,12 +215,23 @@ async function main(): Promise<void> {
 
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  // As a user's service would: register the writer schema (topic-name strategy), then Confluent-frame the Avro value.
+  const schemas = new SchemaRegistry({ host: registry.url });
+  const { id } = await schemas.register(
+    { type: SchemaType.AVRO, schema: JSON.stringify(ORDER_SHIPPED_AVRO) },
+    { subject: `${TOPIC}-value` },
+  );
   await producer.send({
     topic: TOPIC,
-    messages: events.map((e) => ({ key: e.key, value: JSON.stringify(e.value) })),
+    messages: [
+      ...events.map((e) => ({ key: e.key, value: JSON.stringify(e.value) })),
+      { key: AVRO_EVENT.key, value: await schemas.encode(id, AVRO_EVENT.value) },
+    ],
   });
   await producer.disconnect();
-  console.log(`▶ published ${events.length} example events to ${TOPIC}; what the bridge did:`);
+  console.log(
+    `▶ published ${events.length} example events (JSON) and 1 in Avro (schema id ${id} in the registry) to ${TOPIC}; what the bridge did:`,
+  );
 
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
@@ -186,7 +245,7 @@ async function main(): Promise<void> {
   ]);
   clearTimeout(timer);
   console.log(
-    `✔ ${events.length} events: ${sent} email(s) sent, ${deadLettered} dead-lettered, ${unmatched} matched no rule.`,
+    `✔ ${events.length + 1} events: ${sent} email(s) sent, ${deadLettered} dead-lettered, ${unmatched} matched no rule.`,
   );
 }
 
@@ -209,7 +268,7 @@ void main()
     },
   )
   .then(async (code) => {
-    console.log('▶ stopping the bridge, the simulator and the broker …');
+    console.log('▶ stopping the bridge, the simulator, the broker and the registry …');
     await cleanup();
     console.log('▶ done: no process left running.');
     process.exit(code);

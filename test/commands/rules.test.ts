@@ -171,16 +171,20 @@ rules:
 });
 
 describe('geb rules check --registry', () => {
-  it("warns where a rule names a field the topic's latest schema lacks", async () => {
-    const { FakeSchemaRegistry } = await import('../support/schema-registry.js');
+  it("warns where a rule names a field the topic's latest schema lacks (against the run's real registry)", async () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
-    const registry = await FakeSchemaRegistry.start();
-    try {
-      registry.registerDirect(
-        'orders-value',
-        'AVRO',
-        JSON.stringify({
+    const { inject } = await import('vitest');
+    const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
+    const { uniqueName } = await import('../support/kafka.js');
+    const { RegistryProducer } = await import('../support/registry-producer.js');
+    const registryUrl = inject('schemaRegistryUrl');
+    // Topic names of this test's own: the registry is shared by every test file of the run.
+    const [orders, payments] = [uniqueName('orders'), uniqueName('payments')];
+    await new RegistryProducer(registryUrl).registry.register(
+      {
+        type: SchemaType.AVRO,
+        schema: JSON.stringify({
           type: 'record',
           name: 'Order',
           fields: [
@@ -189,39 +193,37 @@ describe('geb rules check --registry', () => {
             { name: 'email', type: 'string' },
           ],
         }),
-      );
-      const dir = await files({
-        'rules.yaml': `version: 1
+      },
+      { subject: `${orders}-value` },
+    );
+    const dir = await files({
+      'rules.yaml': `version: 1
 rules:
   - name: shipped
-    topics: [orders, payments]
+    topics: [${orders}, ${payments}]
     match: { type: [OrderShipped], region: [eu] }
     action:
       agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ email }}" }, subject: "{{ ordrId }}", text: x }
 `,
-      });
-      // Not spawnSync: the fake registry answers from this process's event loop.
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(ROOT, 'src', 'cli.ts'),
-          'rules',
-          'check',
-          join(dir, 'rules.yaml'),
-          '--registry',
-          registry.url,
-        ],
-        { cwd: ROOT, encoding: 'utf8' },
-      );
-      const lines = stdout.trim().split('\n');
-      expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/region/);
-      expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/ordrId/);
-      expect(stdout).not.toMatch(/warning: .*"email"/);
-      expect(stdout).toContain('note: no schema for subject payments-value: not checked');
-    } finally {
-      await registry.close();
-    }
+    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'src', 'cli.ts'),
+        'rules',
+        'check',
+        join(dir, 'rules.yaml'),
+        '--registry',
+        registryUrl,
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    const lines = stdout.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/region/);
+    expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/ordrId/);
+    expect(stdout).not.toMatch(/warning: .*"email"/);
+    expect(stdout).toContain(`note: no schema for subject ${payments}-value: not checked`);
   });
 });

@@ -1,39 +1,46 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
 import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { RegistryProducer } from '../support/registry-producer.js';
-import { FakeSchemaRegistry } from '../support/schema-registry.js';
 import { ORDER_AVRO } from '../support/schemas.js';
 
+// PasswordResetRequested is the file's second message type (message indexes [1]), and uses a type from an import
+// that is registered under its own subject (a schema reference).
 const PROTO = `
 syntax = "proto3";
 package accounts.v1;
+import "accounts/person.proto";
 
 message AccountOpened { string account_id = 1; }
 message PasswordResetRequested {
   string account_id = 1;
-  Person person = 2;
-  message Person {
-    string email = 1;
-    string first_name = 2;
-  }
+  accounts.common.Person person = 2;
 }
 `;
+const PERSON_PROTO = `
+syntax = "proto3";
+package accounts.common;
 
-describe('Avro, JSON Schema and Protobuf events through the schema registry (real broker, simulator)', () => {
+message Person {
+  string email = 1;
+  string first_name = 2;
+}
+`;
+const MONEY_JSON_ID = 'https://shop.example/schemas/money.json';
+
+describe('Avro, JSON Schema and Protobuf events through a real schema registry (Apicurio; real broker, simulator)', () => {
   const avroTopic = uniqueName('shop.orders.avro');
   const jsonTopic = uniqueName('shop.returns.json');
   const protoTopic = uniqueName('accounts.proto');
   const groupId = uniqueName('geb');
   let simulator: GenesysSimulator;
-  let registry: FakeSchemaRegistry;
+  const registryUrl = inject('schemaRegistryUrl');
   let running: InProcessBridge;
 
   beforeAll(async () => {
     simulator = await GenesysSimulator.start();
-    registry = await FakeSchemaRegistry.start();
     await Promise.all([createTopic(avroTopic), createTopic(jsonTopic), createTopic(protoTopic)]);
     const rulesFile = await writeRulesFile(`
 version: 1
@@ -55,7 +62,7 @@ rules:
         from: { email: returns@shop.example }
         to: { email: "{{ email }}" }
         subject: "Return {{ returnId }} received"
-        text: "We refund {{ amount }}."
+        text: "We refund {{ refund.amount }}."
   - name: proto-password-reset
     topics: [${protoTopic}]
     action:
@@ -70,7 +77,7 @@ rules:
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),
-      SCHEMA_REGISTRY_URL: registry.url,
+      SCHEMA_REGISTRY_URL: registryUrl,
       PLAIN_JSON_TOPICS: 'none',
     });
   });
@@ -78,11 +85,29 @@ rules:
   afterAll(async () => {
     await running?.bridge.close();
     await simulator?.close();
-    await registry?.close();
   });
 
   it('decodes each format, matches and sends the expected body', async () => {
-    const producer = new RegistryProducer(registry.url);
+    const producer = new RegistryProducer(registryUrl);
+    // Referenced schemas get subjects named after this file's unique topics: every file of the run shares the registry.
+    const money = await producer.registerReferenced(
+      MONEY_JSON_ID,
+      `${jsonTopic}-money`,
+      'JSON',
+      JSON.stringify({
+        $schema: 'http://json-schema.org/draft-07/schema#',
+        $id: MONEY_JSON_ID,
+        type: 'object',
+        properties: { amount: { type: 'number' }, currency: { type: 'string' } },
+        required: ['amount'],
+      }),
+    );
+    const person = await producer.registerReferenced(
+      'accounts/person.proto',
+      `${protoTopic}-person`,
+      'PROTOBUF',
+      PERSON_PROTO,
+    );
     await produce(avroTopic, [
       {
         key: 'o-1',
@@ -109,22 +134,29 @@ rules:
               kind: { type: 'string' },
               returnId: { type: 'string' },
               email: { type: 'string' },
-              amount: { type: 'number' },
+              refund: { $ref: MONEY_JSON_ID },
             },
-            required: ['kind', 'returnId', 'email'],
+            required: ['kind', 'returnId', 'email', 'refund'],
           },
-          { kind: 'ReturnReceived', returnId: 'R-3', email: 'bob@example.com', amount: 19.99 },
+          { kind: 'ReturnReceived', returnId: 'R-3', email: 'bob@example.com', refund: { amount: 19.99 } },
+          [money],
         ),
       },
     ]);
-    // PasswordResetRequested is the file's second message type: message indexes [1].
     await produce(protoTopic, [
       {
         key: 'acc-1',
-        value: await producer.protobuf(protoTopic, PROTO, 'accounts.v1.PasswordResetRequested', [1], {
-          account_id: 'ACC-9',
-          person: { email: 'cy@example.com', first_name: 'Cy' },
-        }),
+        value: await producer.protobuf(
+          protoTopic,
+          PROTO,
+          'accounts.v1.PasswordResetRequested',
+          [1],
+          {
+            account_id: 'ACC-9',
+            person: { email: 'cy@example.com', first_name: 'Cy' },
+          },
+          [person],
+        ),
       },
     ]);
 

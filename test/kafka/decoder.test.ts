@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BridgeError } from '../../src/errors.js';
 import { Decoder } from '../../src/kafka/decoder.js';
 import type { InboundMessage } from '../../src/kafka/message.js';
@@ -7,6 +7,7 @@ import { readMessageIndexes, writeMessageIndexes } from '../../src/kafka/protobu
 import { SchemaRegistryClient } from '../../src/kafka/schema-registry.js';
 import { topicFilter } from '../../src/kafka/topic-filter.js';
 import { Secret } from '../../src/secret.js';
+import { uniqueName } from '../support/kafka.js';
 import { FakeSchemaRegistry } from '../support/schema-registry.js';
 import { RegistryProducer, frame } from '../support/registry-producer.js';
 import { ORDER_AVRO } from '../support/schemas.js';
@@ -52,22 +53,28 @@ message PasswordReset {
 `;
 
 describe('Decoder', () => {
+  // Schemas are registered in the run's real registry (Apicurio, see test/support/global-setup.ts) by a producer
+  // as users' services do. The fake registry serves only what a real one cannot be made to show on demand: an
+  // outage, request counts (caching), Basic auth and TLS.
+  const registryUrl = inject('schemaRegistryUrl');
   let fake: FakeSchemaRegistry;
   let producer: RegistryProducer;
   let decoder: Decoder;
+  /** A subject of its own per call: the registry is shared by every test file of the run. */
+  const topic = (name: string) => uniqueName(name);
 
   beforeAll(async () => {
     fake = await FakeSchemaRegistry.start();
-    producer = new RegistryProducer(fake.url);
+    producer = new RegistryProducer(registryUrl);
     decoder = new Decoder({
-      registry: new SchemaRegistryClient({ url: fake.url, retries: 1, retryDelayMs: 1 }),
+      registry: new SchemaRegistryClient({ url: registryUrl, retries: 1, retryDelayMs: 1 }),
       plainJson: topicFilter(['json.*']),
     });
   });
   afterAll(() => fake.close());
 
-  it('decodes Avro, with logical types as strings rules can use, and caches the schema', async () => {
-    const value = await producer.avro('avro', ORDER_AVRO, {
+  it('decodes Avro, with logical types as strings rules can use', async () => {
+    const value = await producer.avro(topic('avro'), ORDER_AVRO, {
       orderId: 'A-1',
       shippedAt: Date.UTC(2026, 10, 24, 15, 4, 5, 123),
       deliveryDate: 20_600,
@@ -76,7 +83,6 @@ describe('Decoder', () => {
       note: 'leave at door',
       customer: { email: 'ada@example.com', name: 'Ada' },
     });
-    const before = fake.requests.length;
     const decoded = await decoder.decode(message(value));
     expect(decoded).toEqual({
       kind: 'event',
@@ -90,12 +96,23 @@ describe('Decoder', () => {
         customer: { email: 'ada@example.com', name: 'Ada' },
       },
     });
-    await decoder.decode(message(value));
-    expect(fake.requests.slice(before)).toEqual([`GET /schemas/ids/${value.readInt32BE(1)}`]);
+  });
+
+  it('asks the registry for a schema id once, then decodes from its cache (fake registry: it counts requests)', async () => {
+    const id = fake.registerDirect('cached-value', 'JSON', '{"type":"object"}');
+    const cached = new Decoder({ registry: new SchemaRegistryClient({ url: fake.url }) });
+    const before = fake.requests.length;
+    for (const n of [1, 2]) {
+      expect(await cached.decode(message(frame(id, Buffer.from(`{"n":${n}}`))))).toEqual({
+        kind: 'event',
+        event: { n },
+      });
+    }
+    expect(fake.requests.slice(before)).toEqual([`GET /schemas/ids/${id}`]);
   });
 
   it('dead-letters bytes that are not valid for their Avro schema', async () => {
-    const value = await producer.avro('avro', ORDER_AVRO, {
+    const value = await producer.avro(topic('avro'), ORDER_AVRO, {
       orderId: 'A-2',
       shippedAt: 0,
       deliveryDate: 0,
@@ -115,7 +132,7 @@ describe('Decoder', () => {
       properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
       required: ['orderId'],
     };
-    const good = await producer.json('json', schema, { orderId: 'J-1', amount: 3.5 });
+    const good = await producer.json(topic('json'), schema, { orderId: 'J-1', amount: 3.5 });
     expect(await decoder.decode(message(good))).toEqual({
       kind: 'event',
       event: { orderId: 'J-1', amount: 3.5 },
@@ -128,7 +145,8 @@ describe('Decoder', () => {
   });
 
   it('decodes Protobuf by its message indexes: the first, a later and a nested message type', async () => {
-    const later = await producer.protobuf('proto', PROTO, 'shop.events.PasswordReset', [1], {
+    const protoTopic = topic('proto');
+    const later = await producer.protobuf(protoTopic, PROTO, 'shop.events.PasswordReset', [1], {
       user_id: 'u-1',
       channel: 'SMS',
       contact: { email: 'ada@example.com', display_name: 'Ada' },
@@ -144,11 +162,11 @@ describe('Decoder', () => {
         requested_at_ms: '1764000000000',
       },
     });
-    const first = await producer.protobuf('proto', PROTO, 'shop.events.OrderCreated', [0], {
+    const first = await producer.protobuf(protoTopic, PROTO, 'shop.events.OrderCreated', [0], {
       order_id: 'O-1',
     });
     expect(await decoder.decode(message(first))).toEqual({ kind: 'event', event: { order_id: 'O-1' } });
-    const nested = await producer.protobuf('proto', PROTO, 'shop.events.PasswordReset.Contact', [1, 0], {
+    const nested = await producer.protobuf(protoTopic, PROTO, 'shop.events.PasswordReset.Contact', [1, 0], {
       email: 'x@example.com',
     });
     expect(await decoder.decode(message(nested))).toEqual({
@@ -165,7 +183,7 @@ package p;
 import "google/protobuf/timestamp.proto";
 import "google/protobuf/wrappers.proto";
 message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickname = 2; bytes raw = 3; }`;
-    const value = await producer.protobuf('wkt', schema, 'p.M', [0], {
+    const value = await producer.protobuf(topic('wkt'), schema, 'p.M', [0], {
       at: { seconds: 1764000000, nanos: 5_000_000 },
       nickname: { value: 'Ace' },
       raw: Buffer.from('hi'),
@@ -176,9 +194,10 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     });
   });
 
-  it('resolves schema references: an Avro named type and an imported .proto from other subjects', async () => {
-    fake.registerDirect(
+  it('resolves schema references: an Avro named type, a JSON Schema $ref and an imported .proto', async () => {
+    const address = await producer.registerReferenced(
       'shop.Address',
+      topic('shop.Address'),
       'AVRO',
       JSON.stringify({
         type: 'record',
@@ -187,37 +206,49 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
         fields: [{ name: 'city', type: 'string' }],
       }),
     );
-    const avroId = fake.registerDirect(
-      'with-ref-value',
-      'AVRO',
-      JSON.stringify({
-        type: 'record',
-        name: 'Parcel',
-        namespace: 'shop',
-        fields: [{ name: 'to', type: 'shop.Address' }],
-      }),
-      [{ name: 'shop.Address', subject: 'shop.Address', version: 1 }],
-    );
-    // Avro binary of { to: { city: "Oslo" } }: a string is its zigzag length, then UTF-8.
-    expect(await decoder.decode(message(frame(avroId, Buffer.from([8, ...Buffer.from('Oslo')]))))).toEqual({
-      kind: 'event',
-      event: { to: { city: 'Oslo' } },
-    });
+    const parcel = {
+      type: 'record',
+      name: 'Parcel',
+      namespace: 'shop',
+      fields: [{ name: 'to', type: 'shop.Address' }],
+    };
+    const avro = await producer.avro(topic('with-ref'), parcel, { to: { city: 'Oslo' } }, [address]);
+    expect(await decoder.decode(message(avro))).toEqual({ kind: 'event', event: { to: { city: 'Oslo' } } });
 
-    fake.registerDirect(
+    const pointId = 'https://shop.example/schemas/point.json';
+    const point = await producer.registerReferenced(
+      pointId,
+      topic('point'),
+      'JSON',
+      JSON.stringify({
+        $id: pointId,
+        type: 'object',
+        properties: { x: { type: 'number' } },
+        required: ['x'],
+      }),
+    );
+    const line = { type: 'object', properties: { from: { $ref: pointId } }, required: ['from'] };
+    const json = await producer.json(topic('line'), line, { from: { x: 1 } }, [point]);
+    expect(await decoder.decode(message(json))).toEqual({ kind: 'event', event: { from: { x: 1 } } });
+    // The referenced schema is enforced too: `x` is required there.
+    const invalid = frame(json.readInt32BE(1), Buffer.from('{"from":{}}'));
+    expect((await failure(decoder.decode(message(invalid)))).message).toContain('/from: required');
+
+    const person = await producer.registerReferenced(
       'common/person.proto',
+      topic('person'),
       'PROTOBUF',
       'syntax = "proto3"; package common; message Person { string email = 1; }',
     );
-    const protoId = fake.registerDirect(
-      'with-import-value',
-      'PROTOBUF',
+    const proto = await producer.protobuf(
+      topic('with-import'),
       'syntax = "proto3"; package app; import "common/person.proto"; message Hello { common.Person who = 1; }',
-      [{ name: 'common/person.proto', subject: 'common/person.proto', version: 1 }],
+      'app.Hello',
+      [0],
+      { who: { email: 'a@b.c' } },
+      [person],
     );
-    // Hello { who: Person { email: "a@b.c" } }: field 1 (LEN) holding field 1 (LEN) "a@b.c".
-    const bytes = Buffer.from([0x0a, 7, 0x0a, 5, ...Buffer.from('a@b.c')]);
-    expect(await decoder.decode(message(frame(protoId, Buffer.concat([Buffer.from([0]), bytes]))))).toEqual({
+    expect(await decoder.decode(message(proto))).toEqual({
       kind: 'event',
       event: { who: { email: 'a@b.c' } },
     });
@@ -231,19 +262,24 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     expect(readMessageIndexes(writeMessageIndexes([300]))).toEqual({ indexes: [300], offset: 3 });
   });
 
-  it('dead-letters an unknown schema id, and pauses (not dead-letters) while the registry fails', async () => {
-    const unknown = await failure(decoder.decode(message(frame(9999, Buffer.from([1])))));
+  it('dead-letters an unknown schema id', async () => {
+    const unknown = await failure(decoder.decode(message(frame(999_999, Buffer.from([1])))));
     expect(unknown.code).toBe('SCHEMA_NOT_FOUND');
     expect(unknown.disposition).toBe('dead-letter');
+  });
 
+  it('pauses (not dead-letters) while the registry fails (fake registry: a real one cannot fail on demand)', async () => {
+    const failing = new Decoder({
+      registry: new SchemaRegistryClient({ url: fake.url, retries: 1, retryDelayMs: 1 }),
+    });
     const id = fake.registerDirect('later-value', 'JSON', '{"type":"object"}');
     fake.failWith = 503;
-    const down = await failure(decoder.decode(message(frame(id, Buffer.from('{}')))));
+    const down = await failure(failing.decode(message(frame(id, Buffer.from('{}')))));
     expect(down.code).toBe('REGISTRY_UNAVAILABLE');
     expect(down.disposition).toBe('pause');
     fake.failWith = undefined;
     // The failure was not cached: the same event decodes once the registry is back.
-    expect(await decoder.decode(message(frame(id, Buffer.from('{"a":1}'))))).toEqual({
+    expect(await failing.decode(message(frame(id, Buffer.from('{"a":1}'))))).toEqual({
       kind: 'event',
       event: { a: 1 },
     });
@@ -257,6 +293,7 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     expect(error.code).toBe('REGISTRY_UNAVAILABLE');
   });
 
+  // Apicurio's own auth needs an OpenID provider; Basic auth as Confluent Cloud answers it is the fake's.
   it('sends Basic credentials, and pauses when they are refused', async () => {
     const locked = await FakeSchemaRegistry.start({ auth: { username: 'key', password: 'right' } });
     try {
@@ -283,6 +320,7 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     }
   });
 
+  // The fake, for a TLS listener with the test certificate without configuring Quarkus's key store.
   it('talks TLS to an https registry when given its CA', async () => {
     const dir = new URL('../support/tls/', import.meta.url);
     const cert = await readFile(new URL('registry-cert.pem', dir), 'utf8');
@@ -318,6 +356,7 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
     expect(error.disposition).toBe('pause');
   });
 
+  // The fake, to count registry requests.
   it('refuses a value over MAX_EVENT_BYTES before any registry lookup or parse', async () => {
     const small = new Decoder({
       registry: new SchemaRegistryClient({ url: fake.url, retries: 1, retryDelayMs: 1 }),

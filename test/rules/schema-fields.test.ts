@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SchemaType } from '@kafkajs/confluent-schema-registry';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { SchemaRegistryClient } from '../../src/kafka/schema-registry.js';
 import { checkSchemaFields } from '../../src/rules/schema-fields.js';
-import { FakeSchemaRegistry } from '../support/schema-registry.js';
+import { uniqueName } from '../support/kafka.js';
+import { RegistryProducer } from '../support/registry-producer.js';
 import { ORDER_AVRO } from '../support/schemas.js';
 
 const rules = (topic: string, match: string, to: string, text: string) => `
@@ -18,37 +20,39 @@ rules:
         text: "${text}"
 `;
 
-describe('checkSchemaFields', () => {
-  let fake: FakeSchemaRegistry;
+describe("checkSchemaFields (against the run's real registry)", () => {
+  // Topic names of this file's own: the registry is shared by every test file of the run.
+  const orders = uniqueName('orders');
+  const returns = uniqueName('returns');
+  const accounts = uniqueName('accounts');
+  const plain = uniqueName('plain');
   let client: SchemaRegistryClient;
 
   beforeAll(async () => {
-    fake = await FakeSchemaRegistry.start();
-    client = new SchemaRegistryClient({ url: fake.url });
-    fake.registerDirect('orders-value', 'AVRO', JSON.stringify(ORDER_AVRO));
-    fake.registerDirect(
-      'returns-value',
-      'JSON',
-      JSON.stringify({
-        type: 'object',
-        properties: { kind: { type: 'string' }, buyer: { $ref: '#/definitions/buyer' } },
-        definitions: { buyer: { type: 'object', properties: { email: { type: 'string' } } } },
-      }),
+    const url = inject('schemaRegistryUrl');
+    client = new SchemaRegistryClient({ url });
+    const { registry } = new RegistryProducer(url);
+    const subject = (topic: string) => ({ subject: `${topic}-value` });
+    await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(ORDER_AVRO) }, subject(orders));
+    const returnsSchema = {
+      type: 'object',
+      properties: { kind: { type: 'string' }, buyer: { $ref: '#/definitions/buyer' } },
+      definitions: { buyer: { type: 'object', properties: { email: { type: 'string' } } } },
+    };
+    await registry.register(
+      { type: SchemaType.JSON, schema: JSON.stringify(returnsSchema) },
+      subject(returns),
     );
-    fake.registerDirect(
-      'accounts-value',
-      'PROTOBUF',
-      `syntax = "proto3"; package a;
+    const accountsProto = `syntax = "proto3"; package a;
 message Opened { string account_id = 1; }
-message Reset { string account_id = 1; Person person = 2; message Person { string email = 1; } }`,
-    );
+message Reset { string account_id = 1; Person person = 2; message Person { string email = 1; } }`;
+    await registry.register({ type: SchemaType.PROTOBUF, schema: accountsProto }, subject(accounts));
   });
-  afterAll(() => fake.close());
 
   it('accepts fields the Avro schema has, through nested records and unions', async () => {
     const report = await checkSchemaFields(
       rules(
-        'orders',
+        orders,
         '{ orderId: [A-1], customer: { name: [Ada] }, $or: [{ note: [x] }, { total: ["1"] }], $kafka: { key: [k] } }',
         '{{ customer.email }}',
         '{{ note }} {{ total }}',
@@ -60,33 +64,33 @@ message Reset { string account_id = 1; Person person = 2; message Person { strin
 
   it('warns about fields the latest schema lacks, naming the rule, the field and where', async () => {
     const report = await checkSchemaFields(
-      rules('orders', '{ status: [SHIPPED] }', '{{ customer.mail }}', '{{ orderId | upcase }}'),
+      rules(orders, '{ status: [SHIPPED] }', '{{ customer.mail }}', '{{ orderId | upcase }}'),
       client,
     );
     expect(report.warnings.map((w) => [w.rule, w.field, w.where, w.subject])).toEqual([
-      ['r-orders', 'status', 'match', 'orders-value'],
-      ['r-orders', 'customer.mail', 'action.agentlessEmail.to.email', 'orders-value'],
+      [`r-${orders}`, 'status', 'match', `${orders}-value`],
+      [`r-${orders}`, 'customer.mail', 'action.agentlessEmail.to.email', `${orders}-value`],
     ]);
     expect(report.warnings[1]?.message).toBe(
-      'rule "r-orders" action.agentlessEmail.to.email: the latest schema of orders-value has no field "customer.mail"',
+      `rule "r-${orders}" action.agentlessEmail.to.email: the latest schema of ${orders}-value has no field "customer.mail"`,
     );
   });
 
   it('reads JSON Schema properties (with $ref) and any Protobuf message type of the file', async () => {
     const json = await checkSchemaFields(
-      rules('returns', '{ kind: [Return] }', '{{ buyer.email }}', '{{ buyer.phone }}'),
+      rules(returns, '{ kind: [Return] }', '{{ buyer.email }}', '{{ buyer.phone }}'),
       client,
     );
     expect(json.warnings.map((w) => w.field)).toEqual(['buyer.phone']);
     const proto = await checkSchemaFields(
-      rules('accounts', '{ account_id: [x] }', '{{ person.email }}', '{{ person.first_name }}'),
+      rules(accounts, '{ account_id: [x] }', '{{ person.email }}', '{{ person.first_name }}'),
       client,
     );
     expect(proto.warnings.map((w) => w.field)).toEqual(['person.first_name']);
   });
 
   it('reports subjects without a schema as unchecked', async () => {
-    const report = await checkSchemaFields(rules('plain', '{ a: [1] }', '{{ b }}', 'x'), client);
-    expect(report).toEqual({ warnings: [], unchecked: ['plain-value'] });
+    const report = await checkSchemaFields(rules(plain, '{ a: [1] }', '{{ b }}', 'x'), client);
+    expect(report).toEqual({ warnings: [], unchecked: [`${plain}-value`] });
   });
 });

@@ -71,7 +71,7 @@ export async function ensureKafkaJars(log: Log = () => {}): Promise<string> {
 }
 
 /** `mvn` from the PATH, or a Maven distribution fetched from Maven Central (checksum verified) into .cache/. */
-async function findMaven(log: Log): Promise<string> {
+export async function findMaven(log: Log): Promise<string> {
   try {
     await run('mvn', ['--version']);
     return 'mvn';

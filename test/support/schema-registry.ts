@@ -1,8 +1,11 @@
 /**
  * A fake of the Confluent Schema Registry REST API, limited to what @kafkajs/confluent-schema-registry and the bridge
  * call: register, look up, fetch by id and by subject version, and subject config. Answers, status codes and
- * `error_code`s follow Confluent's API reference (the same ones Apicurio's `/apis/ccompat/v7` gives). See the README's
- * testing section for why this is a fake and not Apicurio.
+ * `error_code`s follow Confluent's API reference (the same ones Apicurio's `/apis/ccompat/v7` gives).
+ *
+ * Tests decode against the run's real registry (Apicurio, test/support/apicurio-registry.ts). This fake is only for
+ * what a real registry cannot be made to show on demand: an outage (`failWith`), a count of the requests made (the
+ * schema cache), Basic auth and a TLS listener with the test certificate. Each test that uses it says why.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
