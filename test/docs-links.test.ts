@@ -1,16 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-/**
- * Pages other branches are adding at the same time (issue 15's docs/security.md); linked already so that the README
- * needs no second edit. Remove an entry once the file is on main.
- */
-const PENDING = new Set(['docs/security.md']);
 
 /** Markdown link targets of `text` (inline links and reference definitions), outside code blocks and code spans. */
 export function linkTargets(text: string): string[] {
@@ -44,8 +38,7 @@ describe('links in README.md and docs/', () => {
         if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('#')) continue;
         const path = decodeURIComponent(target.split('#')[0] ?? '');
         const resolved = resolve(ROOT, dirname(file), path);
-        const name = relative(ROOT, resolved);
-        if (!existsSync(resolved) && !PENDING.has(name)) broken.push(`${file}: ${target}`);
+        if (!existsSync(resolved)) broken.push(`${file}: ${target}`);
       }
     }
     expect(broken).toEqual([]);
