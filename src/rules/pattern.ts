@@ -167,8 +167,7 @@ function stringOperator(operator: string | undefined, argument: unknown, at: (st
     case 'equals-ignore-case':
       return caseless((v, a) => v === a, String(argument));
     case 'wildcard': {
-      const regex = wildcard(String(argument), at);
-      return strings((v) => regex.test(v));
+      return strings(wildcard(String(argument), at));
     }
     case 'numeric':
       return numeric(argument as readonly unknown[], at);
@@ -209,10 +208,17 @@ function fold(s: string): string {
   return s.toLowerCase();
 }
 
-/** `*` stands for any run of characters; `\*` is a star and `\\` a backslash. `**` is refused, as EventBridge does. */
-function wildcard(source: string, at: (string | number)[]): RegExp {
+/**
+ * `*` stands for any run of characters; `\*` is a star and `\\` a backslash. `**` is refused, as EventBridge does.
+ *
+ * Matched without a regular expression: the literal runs between stars are found left to right with indexOf (the
+ * leftmost place of each run is always a safe choice, since what follows a star can start anywhere after it). That is
+ * O(value × pattern) at worst and never backtracks: `*a*a*a*a*a*a*a*a*b` against 200 "a"s, or a wildcard over a
+ * 540 KB value, takes microseconds to milliseconds where a backtracking regex took minutes.
+ */
+function wildcard(source: string, at: (string | number)[]): (value: string) => boolean {
   if (source.includes('**')) throw new PatternDefinitionError(at, 'must not hold consecutive "*"');
-  let regex = '';
+  const runs: string[] = [''];
   for (let i = 0; i < source.length; i++) {
     const c = source[i] as string;
     if (c === '\\') {
@@ -220,15 +226,29 @@ function wildcard(source: string, at: (string | number)[]): RegExp {
       if (next !== '*' && next !== '\\') {
         throw new PatternDefinitionError(at, 'a "\\" must be followed by "*" or "\\"');
       }
-      regex += `\\${next}`;
+      runs[runs.length - 1] += next;
       i += 1;
     } else if (c === '*') {
-      regex += '[\\s\\S]*';
+      runs.push('');
     } else {
-      regex += c.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&');
+      runs[runs.length - 1] += c;
     }
   }
-  return new RegExp(`^${regex}$`);
+  const first = runs[0] as string;
+  if (runs.length === 1) return (value) => value === first;
+  const last = runs[runs.length - 1] as string;
+  const middle = runs.slice(1, -1).filter((run) => run !== '');
+  return (value) => {
+    const end = value.length - last.length;
+    if (end < first.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+    let from = first.length;
+    for (const run of middle) {
+      const found = value.indexOf(run, from);
+      if (found < 0 || found + run.length > end) return false;
+      from = found + run.length;
+    }
+    return true;
+  };
 }
 
 /** `10.0.0.0/24` or `2001:db8::/32`: a string holding an IP address within that block. */
