@@ -1,14 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
 import { BridgeError } from '../errors.js';
-import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
+import { ActionDefinitionError, TemplateFileRefusedError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
 import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
-import { resolveConnection, type Connection, type RawConnection } from './connection.js';
+import { parseAllowedHosts, resolveConnection, type Connection, type RawConnection } from './connection.js';
 import { TemplateSyntaxError, compileTemplate } from './template.js';
 
 const require = createRequire(import.meta.url);
@@ -54,7 +54,31 @@ interface RawRulesFile {
   }[];
 }
 
-export async function loadRulesFile(path: string): Promise<RuleSet> {
+/**
+ * What a rules file may reach beyond itself, as the operator grants it. Rules-file authors decide what is sent, but
+ * not which files, environment variables or hosts the bridge exposes to them.
+ */
+export interface RulesFileAccess {
+  /** A folder, besides the rules file's own, that template files may be read from (RULES_TEMPLATES_DIR). */
+  readonly templatesDir?: string | undefined;
+  /** Hosts (`host` or `host:port`) a connection may name besides Genesys' own, over http too (GENESYS_ALLOWED_HOSTS). */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** The access the operator's environment grants (RULES_TEMPLATES_DIR, GENESYS_ALLOWED_HOSTS). */
+export function rulesFileAccessFrom(env: NodeJS.ProcessEnv): RulesFileAccess {
+  const templatesDir = env['RULES_TEMPLATES_DIR'];
+  return {
+    ...(templatesDir !== undefined && templatesDir !== '' && { templatesDir }),
+    allowedHosts: parseAllowedHosts(env['GENESYS_ALLOWED_HOSTS'] ?? ''),
+  };
+}
+
+export async function loadRulesFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  access: RulesFileAccess = rulesFileAccessFrom(env),
+): Promise<RuleSet> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -64,19 +88,38 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
       { path: '', line: undefined, column: undefined, message: `cannot read the file (${reason})` },
     ]);
   }
-  return parseRules(text, path);
+  return parseRules(text, path, env, access);
 }
 
 /**
  * Parses and validates a rules document (YAML, or JSON which YAML includes) into a RuleSet. Template files
- * (`html: { file: … }`) are read relative to the directory of `source`; `${NAME}` in connections from `env`.
+ * (`html: { file: … }`) are read relative to the directory of `source`, and only from there or `access.templatesDir`;
+ * `${NAME}` in connections from `env`, GEB_RULES_* names only.
  */
-export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv = process.env): RuleSet {
+export function parseRules(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  access: RulesFileAccess = rulesFileAccessFrom(env),
+): RuleSet {
   const files: string[] = [];
+  const folders = templateFolders(source, access.templatesDir);
   const readTemplateFile = (file: string) => {
     const path = resolve(dirname(source), file);
+    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
+    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
+    // a message.
+    const real = realpathSync(path);
+    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
+      throw new TemplateFileRefusedError(
+        `is outside the folders template files may be read from (the rules file's folder${
+          access.templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
+        }); refused`,
+      );
+    }
+    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
     if (!files.includes(path)) files.push(path);
-    return readFileSync(path, 'utf8');
+    return readFileSync(real, 'utf8');
   };
   // Positions are only needed to report a problem. A JSON file (often generated, and the large ones usually are) is
   // read with JSON.parse and the YAML document with positions is built only if something must be located: on 10,000
@@ -134,7 +177,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   const rawConnections =
     isRulesArray(data) && !brokenRules.has(-1) && !brokenConnections ? (data.connections ?? {}) : {};
   for (const [name, raw] of Object.entries(rawConnections)) {
-    const resolved = resolveConnection(name, raw, env);
+    const resolved = resolveConnection(name, raw, env, access.allowedHosts ?? []);
     if (Array.isArray(resolved)) {
       for (const p of resolved) {
         problems.push(at(['connections', name], p.message, p.field === '' ? undefined : p.field));
@@ -211,6 +254,20 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
   return new RuleSet(rules, files, connections);
+}
+
+/** The real paths of the folders template files may come from; one that does not exist grants nothing. */
+function templateFolders(source: string, templatesDir: string | undefined): string[] {
+  const folders: string[] = [];
+  for (const folder of [dirname(resolve(source)), templatesDir]) {
+    if (folder === undefined) continue;
+    try {
+      folders.push(realpathSync(resolve(folder)));
+    } catch {
+      // Missing or unreadable: nothing can be read from it anyway.
+    }
+  }
+  return folders;
 }
 
 function segmentsOf(field: string): (string | number)[] {
