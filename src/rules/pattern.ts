@@ -46,6 +46,13 @@ export class PatternDefinitionError extends Error {
 }
 
 export const KAFKA_KEY = '$kafka';
+
+/**
+ * How deep a pattern may nest (fields, `$or` lists and their alternatives, each a level). Compiling and indexing
+ * recurse, so a pattern nested thousands deep would overflow the stack; a rules file is refused shallower still
+ * (RULES_FILE_LIMITS.maxDepth), so this guards other callers.
+ */
+export const MAX_PATTERN_DEPTH = 64;
 const OR = '$or';
 
 type ObjectMatcher = (value: unknown) => boolean;
@@ -66,6 +73,12 @@ interface TopInput {
 }
 
 function compileObject(pattern: Pattern, at: (string | number)[], top: boolean): ObjectMatcher {
+  if (at.length > MAX_PATTERN_DEPTH) {
+    throw new PatternDefinitionError(
+      at.slice(0, MAX_PATTERN_DEPTH),
+      `is nested more than ${MAX_PATTERN_DEPTH} levels deep`,
+    );
+  }
   const checks: ObjectMatcher[] = [];
   for (const [field, spec] of Object.entries(pattern)) {
     const path = [...at, field];
@@ -326,6 +339,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function exactFields(pattern: Pattern | undefined): { path: string[]; values: PatternValue[] }[] {
   const out: { path: string[]; values: PatternValue[] }[] = [];
   const walk = (p: Pattern, at: string[]) => {
+    if (at.length > MAX_PATTERN_DEPTH) return; // compilePattern refuses such a pattern
     for (const [field, spec] of Object.entries(p)) {
       if (field === OR || (at.length === 0 && field === KAFKA_KEY)) continue;
       if (Array.isArray(spec)) {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, TemplateFileRefusedError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
@@ -16,6 +16,17 @@ const schema = require('../../schemas/rules.schema.json') as object;
 const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true }).compile(
   schema,
 );
+
+/**
+ * Limits on the shape of a rules file, so that a hostile or generated file is refused with a location instead of
+ * exhausting the stack or the memory. Real files nest some 15 levels (rules → rule → match → fields → $or → operator).
+ */
+export const RULES_FILE_LIMITS = {
+  /** Objects and lists inside one another, counting the top level: deeper is refused. */
+  maxDepth: 64,
+  /** How far YAML aliases (`*name`) may expand (the yaml package's count): an alias bomb goes over at once. */
+  maxAliasCount: 100,
+} as const;
 
 export interface RuleProblem {
   /** Where in the document, e.g. `rules[0].action.agentlessEmail.subject`. */
@@ -127,6 +138,7 @@ export function parseRules(
   let located: Located | undefined;
   const locate = (): Located => (located ??= parseWithPositions(text));
   let data = parseJson(text);
+  const fromJson = data !== undefined;
   if (data === undefined) {
     const { doc, lineCounter } = locate();
     if (doc.errors.length > 0) {
@@ -138,12 +150,25 @@ export function parseRules(
             path: '',
             line: pos.line,
             column: pos.col,
-            message: e.message.split('\n', 1)[0] ?? e.message,
+            message: yamlMessage(e.message),
           };
         }),
       );
     }
-    data = doc.toJS() as unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
+    } catch (error) {
+      if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
+      const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
+      throw new RulesFileError(source, [
+        {
+          path: '',
+          line: pos.line,
+          column: pos.col,
+          message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
+        },
+      ]);
+    }
     located = undefined; // not kept while the rules compile; built again only if a problem needs a position
   }
   const at = (segments: readonly (string | number)[], message: string, key?: string): RuleProblem => {
@@ -158,6 +183,19 @@ export function parseRules(
     };
   };
 
+  // Checked before anything walks the data (the schema, the pattern compiler), none of which need then guard the
+  // stack on their own.
+  const deep = firstTooDeep(data, RULES_FILE_LIMITS.maxDepth);
+  if (deep !== undefined) {
+    const message = `nested more than ${RULES_FILE_LIMITS.maxDepth} levels deep: refused`;
+    if (!fromJson) throw new RulesFileError(source, [at(deep, message)]);
+    // The YAML parser that locates JSON problems would itself run out of stack on such a file: count brackets.
+    const offset = tooDeepOffset(text, RULES_FILE_LIMITS.maxDepth);
+    const pos = offset === undefined ? undefined : new LineCounterFor(text).linePos(offset);
+    throw new RulesFileError(source, [
+      { path: pathString(deep), line: pos?.line, column: pos?.col, message },
+    ]);
+  }
   // Schema problems and compile problems (templates, names) are reported together: every rule that passed the
   // schema is compiled even when another did not, so one run shows the author every mistake.
   const problems: RuleProblem[] = [];
@@ -268,6 +306,76 @@ function templateFolders(source: string, templatesDir: string | undefined): stri
     }
   }
   return folders;
+}
+
+/** The yaml package's message, with a stack overflow (a document nested thousands deep) said plainly. */
+function yamlMessage(message: string): string {
+  if (/Maximum call stack size exceeded/.test(message)) {
+    return `nested too deeply to read (the limit is ${RULES_FILE_LIMITS.maxDepth} levels)`;
+  }
+  return message.split('\n', 1)[0] ?? message;
+}
+
+function firstAliasOffset(doc: Document): number | undefined {
+  let offset: number | undefined;
+  try {
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+  } catch {
+    // Reported at the top of the file instead.
+  }
+  return offset;
+}
+
+/**
+ * The path to the first object or list (in document order) nested deeper than `max`, or undefined. Iterative, so
+ * that a file nested 10,000 deep is measured, not followed down the stack.
+ */
+function firstTooDeep(data: unknown, max: number): (string | number)[] | undefined {
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: data, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path: (string | number)[] };
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= max) return path;
+    const entries: [string | number, unknown][] = Array.isArray(value)
+      ? value.map((v, i) => [i, v])
+      : Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i] as [string | number, unknown];
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, path: [...path, key] });
+    }
+  }
+  return undefined;
+}
+
+/** Offset of the first bracket of valid JSON text that opens level `max + 1`. */
+function tooDeepOffset(text: string, max: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '{' || c === '[') {
+      depth += 1;
+      if (depth > max) return i;
+    } else if (c === '}' || c === ']') {
+      depth -= 1;
+    }
+  }
+  return undefined;
+}
+
+/** A LineCounter over `text` without parsing it as YAML. */
+class LineCounterFor extends LineCounter {
+  constructor(text: string) {
+    super();
+    this.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.addNewLine(i + 1);
+  }
 }
 
 function segmentsOf(field: string): (string | number)[] {
