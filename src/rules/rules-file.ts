@@ -336,17 +336,31 @@ function firstAliasOffset(doc: Document): number | undefined {
  * that a file nested 10,000 deep is measured, not followed down the stack.
  */
 function firstTooDeep(data: unknown, max: number): (string | number)[] | undefined {
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: data, path: [] }];
+  // Each entry links to its parent's, so that the path is built only for the node that is reported.
+  interface Entry {
+    readonly value: object;
+    readonly depth: number;
+    readonly key: string | number;
+    readonly parent: Entry | undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const stack: Entry[] = [{ value: data, depth: 0, key: '', parent: undefined }];
   while (stack.length > 0) {
-    const { value, path } = stack.pop() as { value: unknown; path: (string | number)[] };
-    if (typeof value !== 'object' || value === null) continue;
-    if (path.length >= max) return path;
-    const entries: [string | number, unknown][] = Array.isArray(value)
-      ? value.map((v, i) => [i, v])
-      : Object.entries(value);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, child] = entries[i] as [string | number, unknown];
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, path: [...path, key] });
+    const entry = stack.pop() as Entry;
+    if (entry.depth >= max) {
+      const path: (string | number)[] = [];
+      for (let e: Entry | undefined = entry; e?.parent !== undefined; e = e.parent) path.unshift(e.key);
+      return path;
+    }
+    const keys: (string | number)[] = Array.isArray(entry.value)
+      ? entry.value.map((_v, i) => i)
+      : Object.keys(entry.value);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string | number;
+      const child = (entry.value as Record<string | number, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        stack.push({ value: child, depth: entry.depth + 1, key, parent: entry });
+      }
     }
   }
   return undefined;
