@@ -52,7 +52,8 @@ export interface Bridge {
 /** Wires the stages together and joins the consumer group. The one place that owns the bridge's resources. */
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const { config, logger } = options;
-  const rules = await loadRulesFile(config.rulesFile);
+  const access = { templatesDir: config.rulesTemplatesDir, allowedHosts: config.genesysAllowedHosts };
+  const rules = await loadRulesFile(config.rulesFile, process.env, access);
   logger.info(
     { rulesFile: config.rulesFile, rules: rules.rules.length, topics: rules.topics },
     'rules loaded',
@@ -132,6 +133,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     logger: logger.child({ component: 'rules' }),
     watchIntervalMs: config.rulesWatchIntervalMs,
     subscribedTopics: rules.topics,
+    access,
     onOutcome: (outcome) => metrics.rulesReloads.inc({ outcome }),
   });
   const onHangup = () => void reloader.reload('SIGHUP');

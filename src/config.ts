@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BridgeError } from './errors.js';
 import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './genesys/regions.js';
+import { invalidAllowedHosts, parseAllowedHosts } from './rules/connection.js';
 import { Secret, maskUrlCredentials } from './secret.js';
 
 /**
@@ -23,6 +24,10 @@ export interface Config {
   readonly rulesFile: string;
   /** How often the rules file and its template files are checked for changes; 0: only on SIGHUP. */
   readonly rulesWatchIntervalMs: number;
+  /** A folder, besides the rules file's own, that the rules file's template files may be read from. */
+  readonly rulesTemplatesDir: string | undefined;
+  /** Hosts (`host` or `host:port`) rules-file connections may name besides Genesys' own, over http too. */
+  readonly genesysAllowedHosts: readonly string[];
   /** `{topic}` is replaced by the source topic. */
   readonly deadLetterTopic: string;
   readonly genesys: {
@@ -308,6 +313,20 @@ export const SETTINGS: readonly Setting[] = [
     default: '1000',
     description:
       'How often the rules file and its template files are checked for changes: a valid new version replaces the rules without a restart, an invalid one is logged and ignored. 0: reload on SIGHUP only.',
+  },
+  {
+    name: 'RULES_TEMPLATES_DIR',
+    group: 'rules',
+    kind: 'path',
+    description:
+      "A folder, besides the rules file's own, that template files (`{ file: … }`) may be read from. Any other path (`..`, absolute, or a symbolic link pointing out) is refused. See docs/security.md.",
+  },
+  {
+    name: 'GENESYS_ALLOWED_HOSTS',
+    group: 'rules',
+    kind: 'list',
+    description:
+      'Comma-separated hosts (`host` for any port, or `host:port`) that connections in the rules file may name in `apiUrl`/`loginUrl` besides the https Genesys Cloud hosts, over http too (e.g. the simulator). The GENESYS_* variables are not limited by it.',
   },
   // Genesys Cloud
   {
@@ -633,6 +652,11 @@ export function loadConfig(env: Env = process.env): Config {
   const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
   const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
 
+  const allowedHosts = reader.optional('GENESYS_ALLOWED_HOSTS') ?? '';
+  for (const entry of invalidAllowedHosts(allowedHosts)) {
+    problems.push(`GENESYS_ALLOWED_HOSTS: "${entry}" is not a host or host:port`);
+  }
+
   const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
   const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
   const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
@@ -655,6 +679,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     rulesFile: reader.string('RULES_FILE'),
     rulesWatchIntervalMs: reader.integer('RULES_WATCH_INTERVAL_MS'),
+    rulesTemplatesDir: reader.optional('RULES_TEMPLATES_DIR'),
+    genesysAllowedHosts: parseAllowedHosts(allowedHosts),
     deadLetterTopic: reader.string('DEAD_LETTER_TOPIC'),
     genesys: {
       region,
@@ -867,7 +893,9 @@ class EnvReader {
     const value = this.secret(name);
     if (value === '') return undefined;
     if (value.length < MIN_STRONG_SECRET_CHARS) {
-      this.problems.push(`${name}: must be at least ${MIN_STRONG_SECRET_CHARS} characters (its value is not shown)`);
+      this.problems.push(
+        `${name}: must be at least ${MIN_STRONG_SECRET_CHARS} characters (its value is not shown)`,
+      );
     }
     // RFC 6750's token68: what an `Authorization: Bearer` header can carry.
     if (bearer && !/^[A-Za-z0-9\-._~+/]+=*$/.test(value)) {

@@ -29,6 +29,10 @@ export const ERROR_CODES = {
     summary: 'a template names a field the event lacks',
   },
   TEMPLATE_RENDER_FAILED: { disposition: 'dead-letter', summary: 'a template could not be rendered' },
+  TEMPLATE_LIMIT_EXCEEDED: {
+    disposition: 'dead-letter',
+    summary: "rendering a template for this event went over the template engine's time or memory limit",
+  },
   INVALID_ADDRESS: { disposition: 'dead-letter', summary: 'a rendered address is not well formed' },
   INVALID_FIELD_VALUE: {
     disposition: 'dead-letter',

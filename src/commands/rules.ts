@@ -17,6 +17,8 @@ export const RULES_USAGE = `  rules check FILE [--registry URL]
                             Validate a rules file: every problem as file:line:column: message; exit 1 if any.
                             With --registry, also warn where a pattern or template names a field that the latest
                             schema of the topic's subject (<topic>-value) lacks.
+                            Reads what the bridge reads: GEB_RULES_* for \${NAME}, RULES_TEMPLATES_DIR and
+                            GENESYS_ALLOWED_HOSTS, so run it with the bridge's environment.
   rules test FILE --event EVENT.json [--topic T] [--key K] [--header name=value]...
                             Dry run, no network: print as JSON the request each matching rule would send
                             (--topic may be left out when the file names one topic).`;

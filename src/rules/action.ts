@@ -105,6 +105,14 @@ export interface CompiledAction {
 /** Reads a template file named relative to the rules file. */
 export type TemplateFileReader = (file: string) => string;
 
+/** A template file the rules file may not read (outside the folders it is granted); the message says why. */
+export class TemplateFileRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateFileRefusedError';
+  }
+}
+
 const EMAIL = /^[^\s@<>()[\]",;:\\]+@[^\s@<>()[\]",;:\\]+\.[^\s@<>()[\]",;:\\]+$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 /** Genesys ids are UUIDs; anything that could leave the path segment (/, ?, #, %, ..) is refused. */
@@ -300,6 +308,9 @@ function body(
   try {
     text = readFile(source.file);
   } catch (error) {
+    if (error instanceof TemplateFileRefusedError) {
+      throw new ActionDefinitionError(`${field}.file`, `template file "${source.file}" ${error.message}`);
+    }
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new ActionDefinitionError(
       `${field}.file`,

@@ -32,13 +32,58 @@ export class ConnectionDefinitionError extends Error {
 const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
 /**
+ * The only environment variables a rules file may read. The prefix is fixed, so the operator decides what a rules
+ * file sees by what they set under it; the bridge's own secrets (GENESYS_CLIENT_SECRET, KAFKA_SASL_PASSWORD…) are out
+ * of reach.
+ */
+export const RULES_ENV_PREFIX = 'GEB_RULES_';
+
+/** Hosts a connection may name without the operator's leave: Genesys' own API and login hosts, over https. */
+const GENESYS_HOSTS = new Set(
+  GENESYS_REGIONS.flatMap((r) => [new URL(apiBaseUrlOf(r)).host, new URL(loginBaseUrlOf(r)).host]),
+);
+
+const ALLOWED_HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/;
+
+/** GENESYS_ALLOWED_HOSTS: comma-separated `host` (any port) or `host:port` entries, lower-cased. */
+export function parseAllowedHosts(text: string): string[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry !== '');
+}
+
+/** Entries of GENESYS_ALLOWED_HOSTS that are not a host or host:port (for the configuration check). */
+export function invalidAllowedHosts(text: string): string[] {
+  return parseAllowedHosts(text).filter((entry) => !ALLOWED_HOST.test(entry));
+}
+
+/**
+ * Whether a connection may send its credentials to `url`: https to a Genesys host, or http(s) to a host the operator
+ * allows (an entry with a port allows that port only).
+ */
+function hostAllowed(url: URL, allowedHosts: readonly string[]): boolean {
+  if (url.username !== '' || url.password !== '') return false;
+  if (url.protocol === 'https:' && url.port === '' && GENESYS_HOSTS.has(url.hostname)) return true;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return false;
+  const host = url.host.toLowerCase();
+  const hostname = url.hostname.toLowerCase();
+  return allowedHosts.some((entry) =>
+    ALLOWED_HOST.exec(entry)?.[2] === undefined ? entry === hostname : entry === host,
+  );
+}
+
+/**
  * Resolves one connection. `${NAME}` is read from `env` only, so that secrets never sit in the rules file: the client
- * secret must be written that way. Every problem is returned, not just the first.
+ * secret must be written that way. Only GEB_RULES_* names are read, and no message quotes a value read from the
+ * environment. URLs must be https Genesys hosts, or hosts in `allowedHosts`. Every problem is returned, not just the
+ * first.
  */
 export function resolveConnection(
   name: string,
   raw: RawConnection,
   env: NodeJS.ProcessEnv,
+  allowedHosts: readonly string[] = [],
 ): Connection | ConnectionDefinitionError[] {
   const problems: ConnectionDefinitionError[] = [];
   const value = (field: keyof RawConnection, mustReference: boolean): string | undefined => {
@@ -58,6 +103,15 @@ export function resolveConnection(
       }
       return text;
     }
+    if (!reference.startsWith(RULES_ENV_PREFIX)) {
+      problems.push(
+        new ConnectionDefinitionError(
+          field,
+          `"\${${reference}}" is refused: a rules file may only read environment variables whose names start with ${RULES_ENV_PREFIX}`,
+        ),
+      );
+      return undefined;
+    }
     const resolved = env[reference];
     if (resolved === undefined || resolved === '') {
       problems.push(new ConnectionDefinitionError(field, `environment variable ${reference} is not set`));
@@ -71,10 +125,12 @@ export function resolveConnection(
   const clientId = value('clientId', false);
   const clientSecret = value('clientSecret', true);
   if (region !== undefined && !isGenesysRegion(region)) {
+    // A value from the environment is never quoted: a rules author could name a secret to have it printed.
+    const what = raw.region === region ? `"${region}"` : `the value of ${raw.region ?? 'the variable'}`;
     problems.push(
       new ConnectionDefinitionError(
         'region',
-        `"${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
+        `${what} is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
       ),
     );
   }
@@ -85,8 +141,17 @@ export function resolveConnection(
     ['apiUrl', apiUrl],
     ['loginUrl', loginUrl],
   ] as const) {
-    if (url !== undefined && !isHttpUrl(url)) {
+    if (url === undefined) continue;
+    const parsed = urlOf(url);
+    if (parsed === undefined || !['http:', 'https:'].includes(parsed.protocol)) {
       problems.push(new ConnectionDefinitionError(field, 'must be an http(s) URL'));
+    } else if (!hostAllowed(parsed, allowedHosts)) {
+      problems.push(
+        new ConnectionDefinitionError(
+          field,
+          'must be an https URL of a Genesys Cloud host (api.<region> or login.<region>); other hosts only if the operator lists them in GENESYS_ALLOWED_HOSTS',
+        ),
+      );
     }
   }
   if (problems.length > 0 || clientId === undefined || clientSecret === undefined) return problems;
@@ -112,10 +177,10 @@ export function sameConnection(a: Connection, b: Connection): boolean {
   );
 }
 
-function isHttpUrl(text: string): boolean {
+function urlOf(text: string): URL | undefined {
   try {
-    return ['http:', 'https:'].includes(new URL(text).protocol);
+    return new URL(text);
   } catch {
-    return false;
+    return undefined;
   }
 }

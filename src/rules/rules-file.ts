@@ -1,14 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { BridgeError } from '../errors.js';
-import { ActionDefinitionError, compileAction, type RawAction } from './action.js';
+import { ActionDefinitionError, TemplateFileRefusedError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
 import { RuleSet, type DeliveryPolicy, type Rule } from './rule-set.js';
-import { resolveConnection, type Connection, type RawConnection } from './connection.js';
+import { parseAllowedHosts, resolveConnection, type Connection, type RawConnection } from './connection.js';
 import { TemplateSyntaxError, compileTemplate } from './template.js';
 
 const require = createRequire(import.meta.url);
@@ -16,6 +16,17 @@ const schema = require('../../schemas/rules.schema.json') as object;
 const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true }).compile(
   schema,
 );
+
+/**
+ * Limits on the shape of a rules file, so that a hostile or generated file is refused with a location instead of
+ * exhausting the stack or the memory. Real files nest some 15 levels (rules → rule → match → fields → $or → operator).
+ */
+export const RULES_FILE_LIMITS = {
+  /** Objects and lists inside one another, counting the top level: deeper is refused. */
+  maxDepth: 64,
+  /** How far YAML aliases (`*name`) may expand (the yaml package's count): an alias bomb goes over at once. */
+  maxAliasCount: 100,
+} as const;
 
 export interface RuleProblem {
   /** Where in the document, e.g. `rules[0].action.agentlessEmail.subject`. */
@@ -54,7 +65,31 @@ interface RawRulesFile {
   }[];
 }
 
-export async function loadRulesFile(path: string): Promise<RuleSet> {
+/**
+ * What a rules file may reach beyond itself, as the operator grants it. Rules-file authors decide what is sent, but
+ * not which files, environment variables or hosts the bridge exposes to them.
+ */
+export interface RulesFileAccess {
+  /** A folder, besides the rules file's own, that template files may be read from (RULES_TEMPLATES_DIR). */
+  readonly templatesDir?: string | undefined;
+  /** Hosts (`host` or `host:port`) a connection may name besides Genesys' own, over http too (GENESYS_ALLOWED_HOSTS). */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** The access the operator's environment grants (RULES_TEMPLATES_DIR, GENESYS_ALLOWED_HOSTS). */
+export function rulesFileAccessFrom(env: NodeJS.ProcessEnv): RulesFileAccess {
+  const templatesDir = env['RULES_TEMPLATES_DIR'];
+  return {
+    ...(templatesDir !== undefined && templatesDir !== '' && { templatesDir }),
+    allowedHosts: parseAllowedHosts(env['GENESYS_ALLOWED_HOSTS'] ?? ''),
+  };
+}
+
+export async function loadRulesFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  access: RulesFileAccess = rulesFileAccessFrom(env),
+): Promise<RuleSet> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -64,19 +99,38 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
       { path: '', line: undefined, column: undefined, message: `cannot read the file (${reason})` },
     ]);
   }
-  return parseRules(text, path);
+  return parseRules(text, path, env, access);
 }
 
 /**
  * Parses and validates a rules document (YAML, or JSON which YAML includes) into a RuleSet. Template files
- * (`html: { file: … }`) are read relative to the directory of `source`; `${NAME}` in connections from `env`.
+ * (`html: { file: … }`) are read relative to the directory of `source`, and only from there or `access.templatesDir`;
+ * `${NAME}` in connections from `env`, GEB_RULES_* names only.
  */
-export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv = process.env): RuleSet {
+export function parseRules(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  access: RulesFileAccess = rulesFileAccessFrom(env),
+): RuleSet {
   const files: string[] = [];
+  const folders = templateFolders(source, access.templatesDir);
   const readTemplateFile = (file: string) => {
     const path = resolve(dirname(source), file);
+    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
+    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
+    // a message.
+    const real = realpathSync(path);
+    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
+      throw new TemplateFileRefusedError(
+        `is outside the folders template files may be read from (the rules file's folder${
+          access.templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
+        }); refused`,
+      );
+    }
+    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
     if (!files.includes(path)) files.push(path);
-    return readFileSync(path, 'utf8');
+    return readFileSync(real, 'utf8');
   };
   // Positions are only needed to report a problem. A JSON file (often generated, and the large ones usually are) is
   // read with JSON.parse and the YAML document with positions is built only if something must be located: on 10,000
@@ -84,6 +138,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   let located: Located | undefined;
   const locate = (): Located => (located ??= parseWithPositions(text));
   let data = parseJson(text);
+  const fromJson = data !== undefined;
   if (data === undefined) {
     const { doc, lineCounter } = locate();
     if (doc.errors.length > 0) {
@@ -95,12 +150,25 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
             path: '',
             line: pos.line,
             column: pos.col,
-            message: e.message.split('\n', 1)[0] ?? e.message,
+            message: yamlMessage(e.message),
           };
         }),
       );
     }
-    data = doc.toJS() as unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
+    } catch (error) {
+      if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
+      const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
+      throw new RulesFileError(source, [
+        {
+          path: '',
+          line: pos.line,
+          column: pos.col,
+          message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
+        },
+      ]);
+    }
     located = undefined; // not kept while the rules compile; built again only if a problem needs a position
   }
   const at = (segments: readonly (string | number)[], message: string, key?: string): RuleProblem => {
@@ -115,6 +183,19 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
     };
   };
 
+  // Checked before anything walks the data (the schema, the pattern compiler), none of which need then guard the
+  // stack on their own.
+  const deep = firstTooDeep(data, RULES_FILE_LIMITS.maxDepth);
+  if (deep !== undefined) {
+    const message = `nested more than ${RULES_FILE_LIMITS.maxDepth} levels deep: refused`;
+    if (!fromJson) throw new RulesFileError(source, [at(deep, message)]);
+    // The YAML parser that locates JSON problems would itself run out of stack on such a file: count brackets.
+    const offset = tooDeepOffset(text, RULES_FILE_LIMITS.maxDepth);
+    const pos = offset === undefined ? undefined : new LineCounterFor(text).linePos(offset);
+    throw new RulesFileError(source, [
+      { path: pathString(deep), line: pos?.line, column: pos?.col, message },
+    ]);
+  }
   // Schema problems and compile problems (templates, names) are reported together: every rule that passed the
   // schema is compiled even when another did not, so one run shows the author every mistake.
   const problems: RuleProblem[] = [];
@@ -134,7 +215,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   const rawConnections =
     isRulesArray(data) && !brokenRules.has(-1) && !brokenConnections ? (data.connections ?? {}) : {};
   for (const [name, raw] of Object.entries(rawConnections)) {
-    const resolved = resolveConnection(name, raw, env);
+    const resolved = resolveConnection(name, raw, env, access.allowedHosts ?? []);
     if (Array.isArray(resolved)) {
       for (const p of resolved) {
         problems.push(at(['connections', name], p.message, p.field === '' ? undefined : p.field));
@@ -211,6 +292,104 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
   return new RuleSet(rules, files, connections);
+}
+
+/** The real paths of the folders template files may come from; one that does not exist grants nothing. */
+function templateFolders(source: string, templatesDir: string | undefined): string[] {
+  const folders: string[] = [];
+  for (const folder of [dirname(resolve(source)), templatesDir]) {
+    if (folder === undefined) continue;
+    try {
+      folders.push(realpathSync(resolve(folder)));
+    } catch {
+      // Missing or unreadable: nothing can be read from it anyway.
+    }
+  }
+  return folders;
+}
+
+/** The yaml package's message, with a stack overflow (a document nested thousands deep) said plainly. */
+function yamlMessage(message: string): string {
+  if (/Maximum call stack size exceeded/.test(message)) {
+    return `nested too deeply to read (the limit is ${RULES_FILE_LIMITS.maxDepth} levels)`;
+  }
+  return message.split('\n', 1)[0] ?? message;
+}
+
+function firstAliasOffset(doc: Document): number | undefined {
+  let offset: number | undefined;
+  try {
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+  } catch {
+    // Reported at the top of the file instead.
+  }
+  return offset;
+}
+
+/**
+ * The path to the first object or list (in document order) nested deeper than `max`, or undefined. Iterative, so
+ * that a file nested 10,000 deep is measured, not followed down the stack.
+ */
+function firstTooDeep(data: unknown, max: number): (string | number)[] | undefined {
+  // Each entry links to its parent's, so that the path is built only for the node that is reported.
+  interface Entry {
+    readonly value: object;
+    readonly depth: number;
+    readonly key: string | number;
+    readonly parent: Entry | undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const stack: Entry[] = [{ value: data, depth: 0, key: '', parent: undefined }];
+  while (stack.length > 0) {
+    const entry = stack.pop() as Entry;
+    if (entry.depth >= max) {
+      const path: (string | number)[] = [];
+      for (let e: Entry | undefined = entry; e?.parent !== undefined; e = e.parent) path.unshift(e.key);
+      return path;
+    }
+    const keys: (string | number)[] = Array.isArray(entry.value)
+      ? entry.value.map((_v, i) => i)
+      : Object.keys(entry.value);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string | number;
+      const child = (entry.value as Record<string | number, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        stack.push({ value: child, depth: entry.depth + 1, key, parent: entry });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Offset of the first bracket of valid JSON text that opens level `max + 1`. */
+function tooDeepOffset(text: string, max: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '{' || c === '[') {
+      depth += 1;
+      if (depth > max) return i;
+    } else if (c === '}' || c === ']') {
+      depth -= 1;
+    }
+  }
+  return undefined;
+}
+
+/** A LineCounter over `text` without parsing it as YAML. */
+class LineCounterFor extends LineCounter {
+  constructor(text: string) {
+    super();
+    this.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.addNewLine(i + 1);
+  }
 }
 
 function segmentsOf(field: string): (string | number)[] {

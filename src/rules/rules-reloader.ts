@@ -1,7 +1,7 @@
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { isBridgeError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { RulesFileError, formatProblem, loadRulesFile } from './rules-file.js';
+import { RulesFileError, formatProblem, loadRulesFile, type RulesFileAccess } from './rules-file.js';
 import type { RuleSet } from './rule-set.js';
 
 export interface RulesReloaderOptions {
@@ -14,6 +14,8 @@ export interface RulesReloaderOptions {
   readonly subscribedTopics: readonly string[];
   /** Told of every reload's outcome (for geb_rules_reloads_total). */
   readonly onOutcome?: (outcome: 'applied' | 'rejected') => void;
+  /** What the operator grants the rules file (template folder, hosts); read from the environment if left out. */
+  readonly access?: RulesFileAccess;
 }
 
 /**
@@ -89,7 +91,7 @@ export class RulesReloader {
     if (this.#stopped) return false;
     let next: RuleSet;
     try {
-      next = await loadRulesFile(file);
+      next = await loadRulesFile(file, process.env, this.#options.access);
     } catch (error) {
       this.#failed += 1;
       this.#options.onOutcome?.('rejected');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,9 +8,14 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function geb(...args: string[]) {
+  return gebWith({}, ...args);
+}
+
+function gebWith(env: NodeJS.ProcessEnv, ...args: string[]) {
   const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
+    env: { ...process.env, ...env },
   });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
@@ -225,5 +230,138 @@ rules:
     expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/ordrId/);
     expect(stdout).not.toMatch(/warning: .*"email"/);
     expect(stdout).toContain(`note: no schema for subject ${payments}-value: not checked`);
+  });
+});
+
+const SECRET = 'the-bridge-own-secret';
+const email = (text: string) => `version: 1
+rules:
+  - name: r
+    topics: [t]
+    action:
+      agentlessEmail:
+        from: { email: a@shop.example }
+        to: { email: "{{ email }}" }
+        text: ${text}
+`;
+const connection = (lines: string) => `version: 1
+connections:
+  c:
+${lines}
+rules:
+  - name: r
+    topics: [t]
+    connection: c
+    action:
+      agentlessEmail:
+        from: { email: a@shop.example }
+        to: { email: "{{ email }}" }
+        text: hi
+`;
+const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]']
+  .concat(
+    Array.from({ length: 7 }, (_, i) => {
+      const [name, prev] = ['bcdefgh'[i] as string, 'abcdefg'[i] as string];
+      return `${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`;
+    }),
+  )
+  .concat(['version: 1', 'rules: [*h]'])
+  .join('\n');
+
+describe('geb rules check against hostile rules files (issue 15)', () => {
+  // Each answers in a few seconds (the test timeout bounds them) with a named error at file:line:column.
+  const cases: [name: string, rules: string, expected: RegExp][] = [
+    [
+      'a template file outside the rules folder',
+      email('{ file: ../../../../../../proc/self/environ }'),
+      /rules\.yaml:9:\d+: rules\[0\]\.action\.agentlessEmail\.text\.file: template file .* is outside the folders/,
+    ],
+    [
+      'a Liquid include with a path from the event',
+      email('"{% include event.path %}"'),
+      /rules\.yaml:9:\d+: .*the "include" tag is not available/,
+    ],
+    [
+      'a connection reading the bridge secret',
+      connection('    region: mypurecloud.ie\n    clientId: x\n    clientSecret: "${GENESYS_CLIENT_SECRET}"'),
+      /rules\.yaml:6:5: connections\.c\.clientSecret: .*start with GEB_RULES_/,
+    ],
+    [
+      'a region whose value would be echoed',
+      connection(
+        '    region: "${GEB_RULES_HOSTILE}"\n    clientId: x\n    clientSecret: "${GEB_RULES_HOSTILE}"',
+      ),
+      /rules\.yaml:4:5: connections\.c\.region: the value of \$\{GEB_RULES_HOSTILE\} is not a Genesys Cloud region/,
+    ],
+    [
+      'a connection pointing at another host',
+      connection(
+        '    apiUrl: https://api.mypurecloud.ie\n    loginUrl: https://collector.example\n    clientId: x\n    clientSecret: "${GEB_RULES_HOSTILE}"',
+      ),
+      /rules\.yaml:5:5: connections\.c\.loginUrl: must be an https URL of a Genesys Cloud host/,
+    ],
+    ['a YAML alias bomb', bomb, /rules\.yaml:2:\d+: .*alias bomb/],
+    [
+      'a pattern nested 10,000 deep',
+      email('hi').replace(
+        '    action:',
+        `    match: ${'{ a: '.repeat(10_000)}[x]${' }'.repeat(10_000)}\n    action:`,
+      ),
+      /rules\.yaml:5:\d+: .*nested/,
+    ],
+  ];
+
+  it.each(cases)('refuses %s', async (_name, rules, expected) => {
+    const dir = await files({ 'rules.yaml': rules });
+    try {
+      const { code, stderr } = gebWith(
+        { GEB_RULES_HOSTILE: SECRET },
+        'rules',
+        'check',
+        join(dir, 'rules.yaml'),
+      );
+      expect(stderr).toMatch(expected);
+      expect(stderr).not.toContain(SECRET);
+      expect(code).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('geb rules test against hostile events (issue 15)', () => {
+  it('matches a wildcard against a 540 KB value and stops a loop of 1e9 turns, with a named error', async () => {
+    const dir = await files({
+      'rules.yaml': `version: 1
+rules:
+  - name: report
+    topics: [t]
+    match: { file: [{ wildcard: 'reports/*/monthly-*.csv' }] }
+    action:
+      agentlessEmail:
+        from: { email: a@shop.example }
+        to: { email: "{{ email }}" }
+        text: "{% for i in (1..n) %}x{% endfor %}"
+`,
+      'nomatch.json': JSON.stringify({
+        file: `reports/${'/monthly-'.repeat(60_000)}x`,
+        email: 'a@b.co',
+        n: 1,
+      }),
+      'loop.json': JSON.stringify({ file: 'reports/2026/monthly-11.csv', email: 'a@b.co', n: 1e9 }),
+    });
+    try {
+      const nomatch = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'nomatch.json'));
+      expect(nomatch.code).toBe(0);
+      expect(JSON.parse(nomatch.stdout)).toEqual({ matches: [], errors: [] });
+      const loop = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'loop.json'));
+      expect(loop.code).toBe(0);
+      expect(JSON.parse(loop.stdout)).toMatchObject({
+        matches: [],
+        errors: [{ rule: 'report', code: 'TEMPLATE_LIMIT_EXCEEDED' }],
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -16,13 +16,13 @@ describe('named connections (real broker, two simulators)', () => {
     eu = await GenesysSimulator.start({ clients: [EU_CLIENT] });
     await createTopic(topic);
     // The rules file names these variables; the values never appear in it.
-    process.env['GEB_TEST_EU_CLIENT_ID'] = EU_CLIENT.id;
-    process.env['GEB_TEST_EU_CLIENT_SECRET'] = EU_CLIENT.secret;
+    process.env['GEB_RULES_TEST_EU_CLIENT_ID'] = EU_CLIENT.id;
+    process.env['GEB_RULES_TEST_EU_CLIENT_SECRET'] = EU_CLIENT.secret;
   });
 
   afterAll(async () => {
-    delete process.env['GEB_TEST_EU_CLIENT_ID'];
-    delete process.env['GEB_TEST_EU_CLIENT_SECRET'];
+    delete process.env['GEB_RULES_TEST_EU_CLIENT_ID'];
+    delete process.env['GEB_RULES_TEST_EU_CLIENT_SECRET'];
     await home?.close();
     await eu?.close();
   });
@@ -34,8 +34,8 @@ connections:
   eu:
     apiUrl: ${eu.url}
     loginUrl: ${eu.url}
-    clientId: "\${GEB_TEST_EU_CLIENT_ID}"
-    clientSecret: "\${GEB_TEST_EU_CLIENT_SECRET}"
+    clientId: "\${GEB_RULES_TEST_EU_CLIENT_ID}"
+    clientSecret: "\${GEB_RULES_TEST_EU_CLIENT_SECRET}"
 rules:
   - name: home-email
     topics: [${topic}]

@@ -104,7 +104,28 @@ table('wildcard', [
   ['regex characters are literal', { p: [{ wildcard: 'a.b' }] }, { p: 'axb' }, false],
   ['no star: exact', { p: [{ wildcard: 'abc' }] }, { p: 'abc' }, true],
   ['never a number', { p: [{ wildcard: '*' }] }, { p: 1 }, false],
+  ['escaped backslash is literal', { p: [{ wildcard: 'a\\\\*' }] }, { p: 'a\\zz' }, true],
+  ['prefix and suffix may not overlap', { p: [{ wildcard: 'ab*ba' }] }, { p: 'aba' }, false],
+  ['runs in order', { p: [{ wildcard: '*b*a*' }] }, { p: 'xaxbx' }, false],
+  ['a run may sit right at the end', { p: [{ wildcard: 'a*b*c' }] }, { p: 'abc' }, true],
 ]);
+
+// These took minutes (a backtracking regular expression); the test timeout is the bound, the result the assertion.
+describe('wildcard against hostile values', () => {
+  it('*a*a*a*a*a*a*a*a*b against 200 "a"s: no match, at once', () => {
+    const pattern = { p: [{ wildcard: '*a*a*a*a*a*a*a*a*b' }] };
+    expect(compilePattern(pattern)({ p: 'a'.repeat(200) })).toBe(false);
+    expect(compilePattern(pattern)({ p: `${'a'.repeat(200)}b` })).toBe(true);
+  });
+
+  it('reports/*/monthly-*.csv against a 540 KB value: no match, at once', () => {
+    const pattern = { file: [{ wildcard: 'reports/*/monthly-*.csv' }] };
+    const value = `reports/${'/monthly-'.repeat(60_000)}x`;
+    expect(value.length).toBeGreaterThan(540_000);
+    expect(compilePattern(pattern)({ file: value })).toBe(false);
+    expect(compilePattern(pattern)({ file: `${value}.csv` })).toBe(true);
+  });
+});
 
 table('anything-but', [
   ['a different value', { s: [{ 'anything-but': 'init' }] }, { s: 'running' }, true],

@@ -114,13 +114,13 @@ rules:
 `;
 
 describe('connections', () => {
-  const env = { EU_ID: 'eu-client', EU_SECRET: 's3cret-value' };
+  const env = { GEB_RULES_EU_ID: 'eu-client', GEB_RULES_EU_SECRET: 's3cret-value' };
 
   it('resolves ${NAME} from the environment, a region to its URLs, and hands the rule its connection', () => {
     const text = withConnections(`  eu:
     region: mypurecloud.ie
-    clientId: "\${EU_ID}"
-    clientSecret: "\${EU_SECRET}"`);
+    clientId: "\${GEB_RULES_EU_ID}"
+    clientSecret: "\${GEB_RULES_EU_SECRET}"`);
     const rules = parseRules(text, 'rules.yaml', env);
     const connection = rules.rules[0]?.connection;
     expect(connection).toMatchObject({
@@ -139,8 +139,9 @@ describe('connections', () => {
     apiUrl: http://127.0.0.1:9/
     loginUrl: http://127.0.0.1:9
     clientId: literal-id
-    clientSecret: "\${EU_SECRET}"`);
-    expect(parseRules(text, 'rules.yaml', env).rules[0]?.connection).toMatchObject({
+    clientSecret: "\${GEB_RULES_EU_SECRET}"`);
+    const allowing = { ...env, GENESYS_ALLOWED_HOSTS: '127.0.0.1:9' };
+    expect(parseRules(text, 'rules.yaml', allowing).rules[0]?.connection).toMatchObject({
       apiBaseUrl: 'http://127.0.0.1:9',
       tokenUrl: 'http://127.0.0.1:9/oauth/token',
       clientId: 'literal-id',
@@ -150,15 +151,15 @@ describe('connections', () => {
   it('names a missing environment variable at its line and column', () => {
     const text = withConnections(`  eu:
     region: mypurecloud.ie
-    clientId: "\${EU_ID}"
-    clientSecret: "\${MISSING_SECRET}"`);
+    clientId: "\${GEB_RULES_EU_ID}"
+    clientSecret: "\${GEB_RULES_MISSING_SECRET}"`);
     const { problems, message } = refusal(text, env);
     expect(problems).toEqual([
       expect.objectContaining({
         path: 'connections.eu.clientSecret',
         line: 6,
         column: 5,
-        message: 'environment variable MISSING_SECRET is not set',
+        message: 'environment variable GEB_RULES_MISSING_SECRET is not set',
       }),
     ]);
     expect(message).toContain('rules.yaml:6:5');
@@ -179,10 +180,10 @@ describe('connections', () => {
       `  eu:
     region: mypurecloud.nowhere
     clientId: id
-    clientSecret: "\${EU_SECRET}"
+    clientSecret: "\${GEB_RULES_EU_SECRET}"
   us:
     clientId: id
-    clientSecret: "\${EU_SECRET}"`,
+    clientSecret: "\${GEB_RULES_EU_SECRET}"`,
       'apac',
     );
     expect(refusal(text, env).problems.map((p) => p.path)).toEqual([
@@ -196,7 +197,7 @@ describe('connections', () => {
     const text = withConnections(`  eu:
     region: mypurecloud.ie
     clientId: id
-    clientSecret: "\${EU_SECRET}"
+    clientSecret: "\${GEB_RULES_EU_SECRET}"
     scope: all`);
     expect(refusal(text, env).problems[0]).toMatchObject({
       path: 'connections.eu.scope',

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,37 @@ async function setUp(watchIntervalMs: number) {
 }
 
 describe('RulesReloader', () => {
+  it('refuses a reload that reaches outside what the operator grants, keeps the old rules and logs where', async () => {
+    const { dir, file, logs, html, reloader: r } = await setUp(0);
+    try {
+      // The template file becomes a link to a file outside the rules folder.
+      await writeFile(join(dir, '..', `${dir.split('/').pop() ?? ''}-outside.txt`), 'outside secret');
+      await rm(join(dir, 'templates', 'shipped.html'));
+      await symlink(
+        join(dir, '..', `${dir.split('/').pop() ?? ''}-outside.txt`),
+        join(dir, 'templates', 'shipped.html'),
+      );
+      expect(await r.reload('test')).toBe(false);
+      expect(logs.text).toContain(`${file}:9:23: rules[0].action.agentlessEmail.html.file`);
+      expect(logs.text).toContain('is outside the folders template files may be read from');
+      // A connection that names the bridge's own secret.
+      await writeFile(
+        file,
+        RULES.replace(
+          'rules:',
+          'connections:\n  c:\n    region: mypurecloud.ie\n    clientId: x\n    clientSecret: "${GENESYS_CLIENT_SECRET}"\nrules:',
+        ).replace('        html: { file: templates/shipped.html }', '        text: "hi"'),
+      );
+      expect(await r.reload('test')).toBe(false);
+      expect(logs.text).toContain('start with GEB_RULES_');
+      expect(html()).toBe('<p>one 1</p>');
+      expect(r.counts).toEqual({ succeeded: 0, failed: 2 });
+    } finally {
+      await rm(join(dir, '..', `${dir.split('/').pop() ?? ''}-outside.txt`), { force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reloads when a template file changes', async () => {
     const { dir, html } = await setUp(20);
     expect(html()).toBe('<p>one 1</p>');

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/errors.js';
-import { compileTemplate, templateScope, type TemplateMode } from '../../src/rules/template.js';
+import {
+  TemplateSyntaxError,
+  compileTemplate,
+  templateScope,
+  type TemplateMode,
+} from '../../src/rules/template.js';
 
 function render(source: string, event: unknown, mode: TemplateMode = 'text'): string {
   return compileTemplate(source, 'field', mode).render(templateScope(event));
@@ -82,5 +87,45 @@ describe('strictness', () => {
         expect(render(source, {}, mode)).toBe(throughLiquid);
       }
     }
+  });
+});
+
+describe('bounded work per render', () => {
+  it('a range from the event (n = 1e9) fails fast with TEMPLATE_LIMIT_EXCEEDED, a dead-letter code', () => {
+    const error = failure('{% for i in (1..n) %}x{% endfor %}', { n: 1e9 });
+    expect(error.code).toBe('TEMPLATE_LIMIT_EXCEEDED');
+    expect(error.disposition).toBe('dead-letter');
+    expect(error.retryable).toBe(false);
+  });
+
+  it('nested loops that would run for minutes stop at the time limit', () => {
+    const source =
+      '{% for i in (1..n) %}{% for j in (1..n) %}{% for k in (1..n) %}x{% endfor %}{% endfor %}{% endfor %}';
+    expect(failure(source, { n: 1000 }).code).toBe('TEMPLATE_LIMIT_EXCEEDED');
+  });
+
+  it('leaves normal loops alone', () => {
+    expect(render('{% for i in (1..n) %}{{ i }}{% endfor %}', { n: 1000 })).toHaveLength(2893);
+  });
+});
+
+describe("Liquid's file tags", () => {
+  it.each([
+    '{% include "x" %}',
+    '{% render path %}',
+    '{% layout "base" %}body',
+    "{% include '/etc/passwd' %}",
+  ])('%s is refused when the template is compiled, with its position', (source) => {
+    let error: unknown;
+    try {
+      compileTemplate(source, 'field', 'text');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TemplateSyntaxError);
+    expect((error as TemplateSyntaxError).message).toMatch(
+      /tag is not available: Liquid's file tags are off/,
+    );
+    expect((error as TemplateSyntaxError).line).toBe(1);
   });
 });

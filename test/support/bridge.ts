@@ -25,7 +25,10 @@ const UNLIMITED_RATES = { GENESYS_CLIENT_RATE_LIMIT: '1000000', GENESYS_EMAIL_OR
  */
 export const UNLIMITED_GENESYS_FAULTS = { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 } as const;
 
-/** The GENESYS_* variables that point a bridge at a simulator, with one of its clients (its default one if none). */
+/**
+ * The GENESYS_* variables that point a bridge at a simulator, with one of its clients (its default one if none).
+ * GENESYS_ALLOWED_HOSTS lets rules-file connections name simulators too (any port of the simulator's host).
+ */
 export function simulatorEnv(
   simulator: { readonly url: string },
   client: { readonly id: string; readonly secret: string } = DEFAULT_SIMULATOR_CLIENT,
@@ -35,6 +38,7 @@ export function simulatorEnv(
     GENESYS_LOGIN_URL: simulator.url,
     GENESYS_CLIENT_ID: client.id,
     GENESYS_CLIENT_SECRET: client.secret,
+    GENESYS_ALLOWED_HOSTS: new URL(simulator.url).hostname,
   };
 }
 
