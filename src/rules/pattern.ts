@@ -55,11 +55,31 @@ type LeafTest = (value: unknown) => boolean;
 
 export function compilePattern(pattern: Pattern | undefined): Matcher {
   if (!pattern || Object.keys(pattern).length === 0) return () => true;
-  const alternatives = expand(pattern, []).map((alt) => compileAlternative(alt, true));
+  const expanded = expand(pattern, []);
+  // The top-level leaf tests every alternative holds (the fields beside the `$or`s, such as `type`) are checked once,
+  // first: a top-level leaf belongs to no array element, so checking it apart changes no answer, and an event of
+  // another type is turned away without trying each alternative.
+  const shared: Alternative = new Map();
+  for (const [field, { leaves }] of expanded[0] ?? []) {
+    const common = leaves.filter((leaf) => expanded.every((alt) => alt.get(field)?.leaves.includes(leaf)));
+    if (common.length > 0) shared.set(field, { leaves: common, nested: undefined });
+  }
+  const sharedCheck = compileAlternative(shared, true);
+  const alternatives = expanded.map((alt) => compileAlternative(without(alt, shared), true));
   return (event, kafka) => {
     const input: TopInput = { [TOP_EVENT]: event, [TOP_KAFKA]: kafka };
-    return alternatives.some((alt) => alt(input));
+    return sharedCheck(input) && alternatives.some((alt) => alt(input));
   };
+}
+
+/** `alternative` without the top-level leaf tests of `shared`. */
+function without(alternative: Alternative, shared: Alternative): Alternative {
+  const out: Alternative = new Map();
+  for (const [field, { leaves, nested }] of alternative) {
+    const left = leaves.filter((leaf) => !shared.get(field)?.leaves.includes(leaf));
+    if (left.length > 0 || nested) out.set(field, { leaves: left, nested });
+  }
+  return out;
 }
 
 // The top level reads fields from the event and `$kafka` from the record; both travel in one private wrapper.
@@ -160,15 +180,8 @@ function nestedMatches(value: unknown, nested: ObjectMatcher): boolean {
 }
 
 /** Arrays within arrays are one list of values, as event-ruler flattens them: `[[1, 2], [3]]` holds 1, 2 and 3. */
-function flatten(values: readonly unknown[]): unknown[] {
-  return values.some(Array.isArray) ? values.flat(Infinity) : [...values];
-}
-
-/** The leaf values a field holds: none when it is missing, an object or an array of objects. */
-function leavesOf(value: unknown): readonly unknown[] {
-  if (value === undefined) return [];
-  if (Array.isArray(value)) return flatten(value).filter(isLeaf);
-  return isLeaf(value) ? [value] : [];
+function flatten(values: readonly unknown[]): readonly unknown[] {
+  return values.some(Array.isArray) ? values.flat(Infinity) : values;
 }
 
 function compileLeaf(conditions: readonly Condition[], path: (string | number)[]): LeafTest {
@@ -185,10 +198,17 @@ function compileLeaf(conditions: readonly Condition[], path: (string | number)[]
   const onMissing = tests.some((t) => t.matchesMissing);
   // A field is judged by its leaf values as a whole: with none it is missing (so `exists: false` holds), with any —
   // a `null` among them — it is present, whatever objects sit beside them in an array.
+  const holds = (leaf: unknown) => tests.some((t) => t.present(leaf));
   return (value) => {
-    const leaves = leavesOf(value);
-    if (leaves.length === 0) return onMissing;
-    return leaves.some((leaf) => tests.some((t) => t.present(leaf)));
+    // A scalar, the common case, is judged without building a list of leaves.
+    if (!Array.isArray(value)) return value === undefined || !isLeaf(value) ? onMissing : holds(value);
+    let present = false;
+    for (const element of flatten(value)) {
+      if (!isLeaf(element)) continue;
+      if (holds(element)) return true;
+      present = true;
+    }
+    return present ? false : onMissing;
   };
 }
 
@@ -403,5 +423,5 @@ export function valuesAt(event: unknown, path: readonly string[]): unknown[] {
     }
     current = next;
   }
-  return current.flatMap((v): unknown[] => (Array.isArray(v) ? flatten(v) : [v]));
+  return current.flatMap((v): readonly unknown[] => (Array.isArray(v) ? flatten(v) : [v]));
 }
