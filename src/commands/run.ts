@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js';
 import { isBridgeError } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
-import { EXIT, untilSignal } from './signals.js';
+import { EXIT, toggleDebugOnSignal, untilSignal } from './signals.js';
 
 export const RUN_USAGE = `  run                       Consume the rules' topics and deliver to Genesys Cloud (configured by environment
                             variables: see docs/configuration.md or geb config).`;
@@ -17,6 +17,7 @@ export async function runCommand(): Promise<number> {
     return EXIT.config;
   }
   const logger = createLogger(config.logLevel);
+  toggleDebugOnSignal(logger, config.logLevel);
   const tracing = startTracing();
   let bridge;
   try {

@@ -22,5 +22,28 @@ export function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<
   });
 }
 
+/**
+ * SIGUSR2 switches the log level of a running bridge between the configured one and `debug` (or, when `debug` or
+ * `trace` is configured, `info`), so that "event matched no rule" and the other debug lines can be seen without a
+ * restart. Every child logger follows: none sets a level of its own. The change is logged at warn. Returns a function
+ * that stops listening.
+ */
+export function toggleDebugOnSignal(logger: Logger, configured: string): () => void {
+  const other = configured === 'debug' || configured === 'trace' ? 'info' : 'debug';
+  const onSignal = () => {
+    const from = logger.level;
+    const to = from === configured ? other : configured;
+    const note = () =>
+      logger.warn({ signal: 'SIGUSR2', from, to }, `log level changed from ${from} to ${to}`);
+    // Logged at whichever of the two levels lets a warning through, so the change is seen both ways.
+    const warnedBefore = logger.isLevelEnabled('warn');
+    if (warnedBefore) note();
+    logger.level = to;
+    if (!warnedBefore && logger.isLevelEnabled('warn')) note();
+  };
+  process.on('SIGUSR2', onSignal);
+  return () => process.off('SIGUSR2', onSignal);
+}
+
 /** Exit codes, after BSD sysexits where one fits. */
 export const EXIT = { ok: 0, failure: 1, usage: 64, software: 70, config: 78 } as const;

@@ -6,11 +6,13 @@
  * anything-but, numeric, exists and cidr. `$or` takes a list of patterns, any of which must match, at any level.
  *
  * Corner cases, as EventBridge defines them:
- * - a field holding an array matches when any element matches (an empty array counts as a missing field);
- * - only `exists: false` matches a missing field; `anything-but` needs the field to be present;
+ * - a field holding an array matches when any element matches; arrays within arrays are flattened into one list;
  * - comparisons apply to leaf values (strings, numbers, booleans, null): an object where a leaf is expected is no
- *   leaf, so only `exists: false` matches there;
- * - a nested pattern over an array of objects must match within one element.
+ *   leaf, so a field with no leaf value (missing, an object, an empty array, an array of objects only) is missing;
+ * - only `exists: false` matches a missing field, and it fails when any array element is a leaf (a `null` too);
+ *   `anything-but` needs the field to be present;
+ * - a nested pattern over an array of objects must match within one element, also across `$or`s: patterns are
+ *   multiplied out into `$or`-free alternatives first, as event-ruler does.
  *
  * The reserved top-level key `$kafka` matches the Kafka record instead of the event: `key` (the key as UTF-8) and
  * `headers` (name → value as UTF-8; a repeated header is an array).
@@ -60,8 +62,31 @@ type LeafTest = (value: unknown) => boolean;
 
 export function compilePattern(pattern: Pattern | undefined): Matcher {
   if (!pattern || Object.keys(pattern).length === 0) return () => true;
-  const top = compileObject(pattern, [], true);
-  return (event, kafka) => top({ [TOP_EVENT]: event, [TOP_KAFKA]: kafka });
+  const expanded = expand(pattern, []);
+  // The top-level leaf tests every alternative holds (the fields beside the `$or`s, such as `type`) are checked once,
+  // first: a top-level leaf belongs to no array element, so checking it apart changes no answer, and an event of
+  // another type is turned away without trying each alternative.
+  const shared: Alternative = new Map();
+  for (const [field, { leaves }] of expanded[0] ?? []) {
+    const common = leaves.filter((leaf) => expanded.every((alt) => alt.get(field)?.leaves.includes(leaf)));
+    if (common.length > 0) shared.set(field, { leaves: common, nested: undefined });
+  }
+  const sharedCheck = compileAlternative(shared, true);
+  const alternatives = expanded.map((alt) => compileAlternative(without(alt, shared), true));
+  return (event, kafka) => {
+    const input: TopInput = { [TOP_EVENT]: event, [TOP_KAFKA]: kafka };
+    return sharedCheck(input) && alternatives.some((alt) => alt(input));
+  };
+}
+
+/** `alternative` without the top-level leaf tests of `shared`. */
+function without(alternative: Alternative, shared: Alternative): Alternative {
+  const out: Alternative = new Map();
+  for (const [field, { leaves, nested }] of alternative) {
+    const left = leaves.filter((leaf) => !shared.get(field)?.leaves.includes(leaf));
+    if (left.length > 0 || nested) out.set(field, { leaves: left, nested });
+  }
+  return out;
 }
 
 // The top level reads fields from the event and `$kafka` from the record; both travel in one private wrapper.
@@ -72,23 +97,66 @@ interface TopInput {
   [TOP_KAFKA]: KafkaMeta | undefined;
 }
 
-function compileObject(pattern: Pattern, at: (string | number)[], top: boolean): ObjectMatcher {
+/**
+ * A pattern with its `$or`s multiplied out (as event-ruler does): every field's compiled leaf tests, all of which must
+ * hold, and the pattern nested under it. Expanding first is what keeps fields under an array of objects within one
+ * element wherever an `$or` is written: `{items: {sku: [X]}, $or: [{items: {qty: [2]}}, …]}` means sku and qty of the
+ * same item, which two independent checks of `items` could not see.
+ */
+type Alternative = Map<string, { readonly leaves: LeafTest[]; nested: Alternative | undefined }>;
+
+/** Past this many alternatives a pattern is refused: each is matched on its own, so the product must stay small. */
+const MAX_ALTERNATIVES = 256;
+
+function expand(pattern: Pattern, at: (string | number)[]): Alternative[] {
   if (at.length > MAX_PATTERN_DEPTH) {
     throw new PatternDefinitionError(
       at.slice(0, MAX_PATTERN_DEPTH),
       `is nested more than ${MAX_PATTERN_DEPTH} levels deep`,
     );
   }
-  const checks: ObjectMatcher[] = [];
+  let result: Alternative[] = [new Map() as Alternative];
   for (const [field, spec] of Object.entries(pattern)) {
     const path = [...at, field];
+    let options: Alternative[];
     if (field === OR) {
-      const alternatives = (spec as readonly Pattern[]).map((alt, i) =>
-        compileObject(alt, [...path, i], top),
+      options = (spec as readonly Pattern[]).flatMap((alt, i) => expand(alt, [...path, i]));
+    } else if (Array.isArray(spec)) {
+      options = [
+        new Map([[field, { leaves: [compileLeaf(spec as readonly Condition[], path)], nested: undefined }]]),
+      ];
+    } else {
+      options = expand(spec as Pattern, path).map((nested) => new Map([[field, { leaves: [], nested }]]));
+    }
+    result = result.flatMap((left) => options.map((right) => merge(left, right)));
+    if (result.length > MAX_ALTERNATIVES) {
+      throw new PatternDefinitionError(
+        at,
+        `its "$or"s multiply out to more than ${MAX_ALTERNATIVES} alternatives; split it into several rules`,
       );
-      checks.push((value) => alternatives.some((alt) => alt(value)));
+    }
+  }
+  return result;
+}
+
+function merge(left: Alternative, right: Alternative): Alternative {
+  const out: Alternative = new Map();
+  for (const [field, entry] of left) out.set(field, { leaves: [...entry.leaves], nested: entry.nested });
+  for (const [field, entry] of right) {
+    const mine = out.get(field);
+    if (!mine) {
+      out.set(field, { leaves: [...entry.leaves], nested: entry.nested });
       continue;
     }
+    mine.leaves.push(...entry.leaves);
+    if (entry.nested) mine.nested = mine.nested ? merge(mine.nested, entry.nested) : entry.nested;
+  }
+  return out;
+}
+
+function compileAlternative(alternative: Alternative, top: boolean): ObjectMatcher {
+  const checks: ObjectMatcher[] = [];
+  for (const [field, { leaves, nested }] of alternative) {
     let read: (value: unknown) => unknown;
     if (top && field === KAFKA_KEY) {
       read = (value) => kafkaView((value as TopInput)[TOP_KAFKA]);
@@ -97,12 +165,10 @@ function compileObject(pattern: Pattern, at: (string | number)[], top: boolean):
     } else {
       read = (value) => fieldOf(value, field);
     }
-    if (Array.isArray(spec)) {
-      const leaf = compileLeaf(spec as readonly Condition[], path);
-      checks.push((value) => leaf(read(value)));
-    } else {
-      const nested = compileObject(spec as Pattern, path, false);
-      checks.push((value) => nestedMatches(read(value), nested));
+    for (const leaf of leaves) checks.push((value) => leaf(read(value)));
+    if (nested) {
+      const inner = compileAlternative(nested, false);
+      checks.push((value) => nestedMatches(read(value), inner));
     }
   }
   return (value) => checks.every((check) => check(value));
@@ -114,13 +180,21 @@ function kafkaView(kafka: KafkaMeta | undefined): Record<string, unknown> {
   return view;
 }
 
-/** An object descends; an array of objects matches when one element does; anything else is seen as empty. */
+/**
+ * An object descends; an array (arrays within it flattened) matches when one object element does; anything else is
+ * seen as empty.
+ */
 function nestedMatches(value: unknown, nested: ObjectMatcher): boolean {
   if (Array.isArray(value)) {
-    const objects = value.filter(isObject);
+    const objects = flatten(value).filter(isObject);
     return objects.length > 0 ? objects.some(nested) : nested({});
   }
   return nested(isObject(value) ? value : {});
+}
+
+/** Arrays within arrays are one list of values, as event-ruler flattens them: `[[1, 2], [3]]` holds 1, 2 and 3. */
+function flatten(values: readonly unknown[]): readonly unknown[] {
+  return values.some(Array.isArray) ? values.flat(Infinity) : values;
 }
 
 function compileLeaf(conditions: readonly Condition[], path: (string | number)[]): LeafTest {
@@ -129,19 +203,30 @@ function compileLeaf(conditions: readonly Condition[], path: (string | number)[]
   if (conditions.every((c) => !isObject(c))) {
     const values: readonly unknown[] = [...conditions];
     return (value) =>
-      Array.isArray(value) ? value.some((element) => values.includes(element)) : values.includes(value);
+      Array.isArray(value)
+        ? flatten(value).some((element) => values.includes(element))
+        : values.includes(value);
   }
   const tests = conditions.map((c, i) => compileCondition(c, [...path, i]));
   const onMissing = tests.some((t) => t.matchesMissing);
+  // A field is judged by its leaf values as a whole: with none it is missing (so `exists: false` holds), with any —
+  // a `null` among them — it is present, whatever objects sit beside them in an array.
+  const holds = (leaf: unknown) => tests.some((t) => t.present(leaf));
   return (value) => {
-    if (value === undefined || (Array.isArray(value) && value.length === 0)) return onMissing;
-    if (Array.isArray(value)) return value.some((element) => tests.some((t) => t.present(element)));
-    return tests.some((t) => t.present(value));
+    // A scalar, the common case, is judged without building a list of leaves.
+    if (!Array.isArray(value)) return value === undefined || !isLeaf(value) ? onMissing : holds(value);
+    let present = false;
+    for (const element of flatten(value)) {
+      if (!isLeaf(element)) continue;
+      if (holds(element)) return true;
+      present = true;
+    }
+    return present ? false : onMissing;
   };
 }
 
 interface ConditionTest {
-  /** Whether the condition holds for a present value (one element of an array). */
+  /** Whether the condition holds for one leaf value of a present field (one element of an array). */
   readonly present: LeafTest;
   /** Whether the condition holds for a missing field. */
   readonly matchesMissing: boolean;
@@ -156,11 +241,11 @@ function compileCondition(condition: Condition, path: (string | number)[]): Cond
   switch (operator) {
     case 'exists':
       return argument === true
-        ? { present: isLeaf, matchesMissing: false }
-        : { present: (v) => !isLeaf(v), matchesMissing: true };
+        ? { present: () => true, matchesMissing: false }
+        : { present: () => false, matchesMissing: true };
     case 'anything-but': {
       const inner = anythingBut(argument, at);
-      return { present: (v) => isLeaf(v) && !inner(v), matchesMissing: false };
+      return { present: (v) => !inner(v), matchesMissing: false };
     }
     default:
       return { present: stringOperator(operator, argument, at), matchesMissing: false };
@@ -365,12 +450,12 @@ export function valuesAt(event: unknown, path: readonly string[]): unknown[] {
   for (const field of path) {
     const next: unknown[] = [];
     for (const value of current) {
-      for (const item of Array.isArray(value) ? value : [value]) {
+      for (const item of Array.isArray(value) ? flatten(value) : [value]) {
         const child = fieldOf(item, field);
         if (child !== undefined) next.push(child);
       }
     }
     current = next;
   }
-  return current.flatMap((v): unknown[] => (Array.isArray(v) ? (v as unknown[]) : [v]));
+  return current.flatMap((v): readonly unknown[] => (Array.isArray(v) ? flatten(v) : [v]));
 }

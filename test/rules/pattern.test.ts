@@ -5,6 +5,7 @@ import {
   type KafkaMeta,
   type Pattern,
 } from '../../src/rules/pattern.js';
+import { parseRules } from '../../src/rules/rules-file.js';
 
 type Case = [name: string, pattern: Pattern | undefined, event: unknown, expected: boolean];
 
@@ -227,6 +228,169 @@ table('$or', [
   ],
   ['alternatives with operators', { $or: [{ a: [{ exists: false }] }, { a: [0] }] }, { a: 0 }, true],
 ]);
+
+// Where our matcher used to part from event-ruler (the code behind EventBridge) and the EventBridge docs.
+table('arrays nested in arrays are flattened', [
+  ['an exact value inside a nested array', { n: [3] }, { n: [[1, 2], [3]] }, true],
+  ['a value deeper still', { s: ['x'] }, { s: ['a', ['b', ['x']]] }, true],
+  ['no listed value in the nested arrays', { n: [4] }, { n: [[1, 2], [3]] }, false],
+  ['an operator inside a nested array', { s: [{ prefix: 'ab' }] }, { s: [['x'], ['abc']] }, true],
+  ['nested empty arrays are a missing field', { s: [{ exists: false }] }, { s: [[], [[]]] }, true],
+  [
+    'objects inside nested arrays',
+    { items: { sku: ['X'] } },
+    { items: [[{ sku: 'Y' }], [{ sku: 'X' }]] },
+    true,
+  ],
+]);
+
+table('exists: false over an array', [
+  [
+    'fails when one element is a leaf beside objects',
+    { a: [{ exists: false }] },
+    { a: [{ b: 1 }, 'x'] },
+    false,
+  ],
+  ['fails on a null element beside objects', { a: [{ exists: false }] }, { a: [{ b: 1 }, null] }, false],
+  ['fails on [null]', { a: [{ exists: false }] }, { a: [null] }, false],
+  ['holds on an array of objects only (no leaf)', { a: [{ exists: false }] }, { a: [{ b: 1 }] }, true],
+  ['true holds on a null element beside objects', { a: [{ exists: true }] }, { a: [{ b: 1 }, null] }, true],
+  ['with a value: the value still counts', { a: ['x', { exists: false }] }, { a: [{ b: 1 }, 'x'] }, true],
+  ['with a value: another leaf fails both', { a: ['x', { exists: false }] }, { a: [{ b: 1 }, 'y'] }, false],
+]);
+
+const items = {
+  items: [
+    { sku: 'X', qty: 1 },
+    { sku: 'Y', qty: 2 },
+  ],
+};
+table('$or over an array of objects matches within one element', [
+  [
+    '$or at the top, field beside it',
+    { items: { sku: ['X'] }, $or: [{ items: { qty: [2] } }, { items: { qty: [3] } }] },
+    items,
+    false,
+  ],
+  [
+    '$or at the top, same element',
+    { items: { sku: ['Y'] }, $or: [{ items: { qty: [2] } }, { items: { qty: [3] } }] },
+    items,
+    true,
+  ],
+  [
+    '$or inside the array field, field beside it',
+    { items: { sku: ['X'], $or: [{ qty: [2] }, { qty: [3] }] } },
+    items,
+    false,
+  ],
+  [
+    'two $or at different levels, no one element has both',
+    { $or: [{ items: { sku: ['X'] } }, { n: [1] }], items: { $or: [{ qty: [2] }, { qty: [3] }] } },
+    items,
+    false,
+  ],
+  [
+    'two $or at different levels, one element has both',
+    { $or: [{ items: { sku: ['Y'] } }, { n: [1] }], items: { $or: [{ qty: [2] }, { qty: [3] }] } },
+    items,
+    true,
+  ],
+  [
+    '$or within nested arrays',
+    { a: { b: { c: [1] } }, $or: [{ a: { b: { d: [2] } } }] },
+    {
+      a: [
+        {
+          b: [
+            { c: 1, d: 1 },
+            { c: 2, d: 2 },
+          ],
+        },
+      ],
+    },
+    false,
+  ],
+  [
+    '$or with $kafka inside an alternative still matches the event',
+    { $or: [{ $kafka: { key: ['nope'] } }, { items: { sku: ['X'], qty: [1] } }] },
+    items,
+    true,
+  ],
+]);
+
+table('anything-but with lists of prefix, suffix and wildcard', [
+  [
+    'prefix list: one excluded',
+    { r: [{ 'anything-but': { prefix: ['us-', 'eu-'] } }] },
+    { r: 'eu-west-1' },
+    false,
+  ],
+  [
+    'prefix list: none excluded',
+    { r: [{ 'anything-but': { prefix: ['us-', 'eu-'] } }] },
+    { r: 'ap-south-1' },
+    true,
+  ],
+  [
+    'suffix list: one excluded',
+    { f: [{ 'anything-but': { suffix: ['.png', '.gif'] } }] },
+    { f: 'a.gif' },
+    false,
+  ],
+  [
+    'suffix list: none excluded',
+    { f: [{ 'anything-but': { suffix: ['.png', '.gif'] } }] },
+    { f: 'a.txt' },
+    true,
+  ],
+  [
+    'wildcard list: one excluded',
+    { p: [{ 'anything-but': { wildcard: ['*/lib/*', 'x*'] } }] },
+    { p: 'xy' },
+    false,
+  ],
+  [
+    'wildcard list: none excluded',
+    { p: [{ 'anything-but': { wildcard: ['*/lib/*', 'x*'] } }] },
+    { p: 'a/b' },
+    true,
+  ],
+]);
+
+describe('anything-but lists in a rules file', () => {
+  it.each(['prefix', 'suffix', 'wildcard'])('the schema accepts a list of %s values', (operator) => {
+    const doc = `version: 1
+rules:
+  - name: a
+    topics: [t]
+    match: { s: [{ anything-but: { ${operator}: [ab, cd] } }] }
+    action:
+      agentlessEmail: { from: { email: a@b.co }, to: { email: a@b.co }, text: x }
+`;
+    const rules = parseRules(doc, 'rules.yaml');
+    expect(rules.match('t', { s: 'zz' }).map((r) => r.name)).toEqual(['a']);
+    expect(rules.match('t', { s: 'ab' })).toEqual([]);
+  });
+});
+
+describe('$or multiplied out', () => {
+  it('refuses a pattern whose $ors multiply out past the limit, naming where', () => {
+    const or = { $or: [{ a: [1] }, { b: [1] }, { c: [1] }, { d: [1] }] };
+    const pattern = { w: or, x: or, y: or, z: or, v: or } as Pattern;
+    expect(() => compilePattern(pattern)).toThrow(PatternDefinitionError);
+    expect(() => compilePattern(pattern)).toThrow('more than 256 alternatives');
+  });
+
+  it('names the place of a mistake inside an $or alternative', () => {
+    try {
+      compilePattern({ $or: [{ a: [1] }, { b: { c: [{ numeric: ['>', 5, '<', 1] }] } }] });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as PatternDefinitionError).segments).toEqual(['$or', 1, 'b', 'c', 0, 'numeric']);
+    }
+  });
+});
 
 table('cidr', [
   ['an IPv4 address in the block', { ip: [{ cidr: '10.0.0.0/24' }] }, { ip: '10.0.0.42' }, true],

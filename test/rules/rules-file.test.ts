@@ -148,7 +148,7 @@ rules:
       a: [{ prefix: x, suffix: y }]
       b: [{}]
       $or:
-        - c: [{ anything-but: { prefix: [x] } }]
+        - c: [{ anything-but: { prefix: 1 } }]
       $kafka: { key: x }
       d: { $and: [1] }
     action:
