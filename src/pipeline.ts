@@ -113,8 +113,8 @@ export class Pipeline {
         return SETTLED;
       }
       if ('deadLetter' in prepared) {
-        const { deadLetter } = prepared;
-        work = (runCtx) => this.#deadLetter(message, deadLetter, 'decode', undefined, log, runCtx);
+        const { deadLetter, stage } = prepared;
+        work = (runCtx) => this.#deadLetter(message, deadLetter, stage, undefined, log, runCtx);
       } else {
         const { matched, scope } = prepared;
         orderingKeys = matched.flatMap((m) => (m.orderingKey === undefined ? [] : [m.orderingKey]));
@@ -157,16 +157,31 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<
-    'settled' | { deadLetter: BridgeError } | { matched: MatchedRule[]; scope: Record<string, unknown> }
+    | 'settled'
+    | { deadLetter: BridgeError; stage: Stage }
+    | { matched: MatchedRule[]; scope: Record<string, unknown> }
   > {
     const decoded = await this.#decode(message, log, ctx);
-    if (decoded instanceof BridgeError) return { deadLetter: decoded };
+    if (decoded instanceof BridgeError) return { deadLetter: decoded, stage: 'decode' };
     if (decoded.kind === 'tombstone') {
       log.debug('tombstone skipped');
       return 'settled';
     }
-    const event = decoded.event;
+    try {
+      return this.#match(message, decoded.event, kafkaKey, log);
+    } catch (error) {
+      // A defect that this event triggers must not stop its partition: the event is set aside, the next one goes on.
+      return { deadLetter: unexpected(error, 'match', log), stage: 'match' };
+    }
+  }
 
+  /** Matches the event against the rules and renders each matched rule's ordering key. Synchronous: no waits. */
+  #match(
+    message: InboundMessage,
+    event: unknown,
+    kafkaKey: string | undefined,
+    log: Logger,
+  ): 'settled' | { matched: MatchedRule[]; scope: Record<string, unknown> } {
     const rules = inSpanSync('match', (span) => {
       const matched = this.#deps.rules().match(message.topic, event, kafkaMetaOf(message));
       span.setAttributes({ 'geb.rules.matched': matched.length, 'geb.rules': matched.map((r) => r.name) });
@@ -449,10 +464,11 @@ export class Pipeline {
         if (attempt > 1 && this.#deps.health.resume()) log.info('the schema registry answers again: resumed');
         return decoded;
       } catch (error) {
+        // Unlike in delivery, a defect here dead-letters: the event cannot get past the decoder, and retrying it
+        // forever would stop its partition for good (a value that overflows a decoder's recursion, say).
+        if (!isBridgeError(error)) return unexpected(error, 'decode', log);
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
-        // As in delivery, only a BridgeError dead-letters: a defect is retried rather than emptying the topic.
-        // decide() dead-letters only BridgeErrors.
-        if (outcome.kind === 'dead-letter') return error as BridgeError;
+        if (outcome.kind === 'dead-letter') return error;
         await this.#waitOut(outcome, attempt, log, ctx);
       }
     }
@@ -531,6 +547,23 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(child) : value;
     },
   });
+}
+
+/**
+ * An unexpected error while an event was prepared, as the event's dead-letter reason. The reason and the log carry
+ * the error's type and stack frames only: a message of an arbitrary error may quote the event's data.
+ */
+function unexpected(error: unknown, stage: Stage, log: Logger): BridgeError {
+  const name = error instanceof Error ? error.name : typeof error;
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1, 6).join('\n') : '';
+  log.error(
+    { code: 'EVENT_PREPARE_FAILED', stage, errorType: name, stack: frames },
+    `unexpected ${name} while the event was prepared (${stage}): the event is dead-lettered`,
+  );
+  return new BridgeError(
+    'EVENT_PREPARE_FAILED',
+    `unexpected ${name} while the event was prepared (stage ${stage}); the bridge's log has where`,
+  );
 }
 
 /** An event with nothing to deliver. */
