@@ -1,4 +1,4 @@
-import { BridgeError, ShutdownError, isBridgeError } from './errors.js';
+import { BridgeError, ShutdownError, isBridgeError, type ErrorCode } from './errors.js';
 import { genesysIdOf, recipientOf } from './genesys/actions.js';
 import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
@@ -273,7 +273,10 @@ export class Pipeline {
       const fallback = gate?.ref(message, rule.name);
       if (gate && fallback) {
         const known = await this.#recording(() => gate.ledger.lookup(fallback), log, ctx);
-        if (known && known.state !== 'pending') return this.#skip(gate, fallback, known, log, ctx);
+        // `failed`: the dead-letter write is still owed; it is made below, with the same reason.
+        if (known && known.state !== 'pending' && known.state !== 'failed') {
+          return this.#skip(gate, fallback, known, log, ctx);
+        }
       }
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
       return 'dead-lettered';
@@ -282,7 +285,7 @@ export class Pipeline {
     if (gate && ref) {
       // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
       const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
-      if (known && known.state !== 'pending') return this.#skip(gate, ref, known, log, ctx);
+      if (known && known.state !== 'pending') return this.#settleKnown(message, gate, ref, known, log, ctx);
     }
     let rendered;
     let request;
@@ -300,7 +303,9 @@ export class Pipeline {
     let attemptsBefore = 0;
     if (gate && ref) {
       const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
-      if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
+      if (!claim.proceed && claim.outcome === 'skipped') {
+        return this.#settleKnown(message, gate, ref, claim.record, log, ctx);
+      }
       if (!claim.proceed) {
         const { record } = claim;
         log.warn(
@@ -413,6 +418,43 @@ export class Pipeline {
       );
       return 'sent';
     }
+  }
+
+  /**
+   * A redelivery of a delivery the ledger knows. A `failed` record still owes its dead-letter write (an earlier run
+   * stopped while the write kept failing): it is made now, with the recorded reason and no new Genesys call, and the
+   * offset is committed only once the dead-letter topic has the event. Any other state is final: skipped.
+   */
+  async #settleKnown(
+    message: InboundMessage,
+    gate: DeliveryGate,
+    ref: DeliveryRef,
+    record: DeliveryRecord,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<'skipped' | 'dead-lettered'> {
+    if (record.state !== 'failed') return this.#skip(gate, ref, record, log, ctx);
+    const code = (record.errorCode ?? 'DEAD_LETTER_FAILED') as ErrorCode;
+    const error = new BridgeError(code, record.reason ?? 'dead-lettered by an earlier run', {
+      correlationId: record.correlationId,
+    });
+    // The ledger keeps no stage: a failure after Genesys calls was the delivery's, one before any the render's.
+    const stage: Stage = record.attempts > 0 ? 'deliver' : 'render';
+    log.warn(
+      { idempotencyKey: ref.idempotencyKey, code },
+      'dead-letter write owed by an earlier run: writing it now',
+    );
+    await this.#deadLetter(
+      message,
+      error,
+      stage,
+      ref.rule,
+      log,
+      ctx,
+      record.attempts > 0 ? record.attempts : undefined,
+      ref.idempotencyKey,
+    );
+    return 'dead-lettered';
   }
 
   /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
