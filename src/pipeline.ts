@@ -4,11 +4,11 @@ import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
 import { Decoder, type Decoded } from './kafka/decoder.js';
-import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
+import { replayOf, type DeadLetterWriter, type Replay, type Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
-import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
+import { certainlyNotDelivered, isFailure, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
@@ -51,6 +51,12 @@ export interface HandleContext {
 
 /** The final outcome of one delivery (one rule applied to one event). */
 export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
+
+/** The idempotency key of each rule an event matched, and whether the event is a replay (REPLAY_HEADERS). */
+interface EventKeys {
+  readonly keys: Readonly<Record<string, string>>;
+  readonly replay: Replay | undefined;
+}
 
 /** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
 interface MatchedRule {
@@ -212,16 +218,49 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<void> {
-    for (const { rule, keyError } of matched) {
-      await this.#tracedDeliver(
-        message,
-        rule,
-        scope,
-        log.child({ rule: rule.name, action: rule.action.kind }),
-        ctx,
-        keyError,
+    const run = this.#eventKeys(message, matched, scope);
+    const only = run.replay?.rule;
+    if (only !== undefined && !matched.some((m) => m.rule.name === only)) {
+      log.warn(
+        { replayRule: only },
+        'a replay for a rule this event no longer matches: nothing is delivered',
       );
     }
+    for (const { rule, keyError } of matched) {
+      const ruleLog = log.child({ rule: rule.name, action: rule.action.kind });
+      if (only !== undefined && rule.name !== only) {
+        // A replay redoes the dead letter's rule only: the event's other rules had their outcome already.
+        this.#deps.metrics?.deliveries.inc({ rule: rule.name, action: rule.action.kind, outcome: 'skipped' });
+        ruleLog.info({ outcome: 'skipped', replayRule: only }, 'delivery');
+        continue;
+      }
+      await this.#tracedDeliver(message, rule, scope, ruleLog, ctx, run, keyError);
+    }
+  }
+
+  /**
+   * Each matched rule's idempotency key, for the ledger and for the dead-letter record (so that a replay finds the
+   * same records): a replayed event's original keys, else the rule's own key rendered, else the event's default key.
+   */
+  #eventKeys(
+    message: InboundMessage,
+    matched: readonly MatchedRule[],
+    scope: Record<string, unknown>,
+  ): EventKeys {
+    const replay = replayOf(message.headers);
+    const keys: Record<string, string> = {};
+    for (const { rule } of matched) {
+      let key = replay?.idempotencyKeys[rule.name];
+      if (key === undefined) {
+        try {
+          key = ruleIdempotencyKey(rule, scope);
+        } catch {
+          // The delivery dead-letters under its default key, as #deliver decides; the render error is its reason.
+        }
+      }
+      keys[rule.name] = key ?? this.#deps.ledger?.idempotencyKey(message) ?? coordinatesKey(message);
+    }
+    return { keys, replay };
   }
 
   /** One span per delivery (rule × event), the parent of the token and Genesys HTTP spans. */
@@ -231,6 +270,7 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    run: EventKeys,
     keyError?: BridgeError,
   ): Promise<void> {
     const labels = { rule: rule.name, action: rule.action.kind };
@@ -239,7 +279,7 @@ export class Pipeline {
     metrics?.inflight.inc();
     try {
       await inSpan(`deliver ${rule.name}`, { attributes }, async (span) => {
-        const outcome = await this.#deliver(message, rule, scope, log, ctx, keyError);
+        const outcome = await this.#deliver(message, rule, scope, log, ctx, run, keyError);
         span.setAttribute('geb.outcome', outcome);
         metrics?.deliveries.inc({ ...labels, outcome });
         if (outcome === 'sent') {
@@ -260,17 +300,21 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    run: EventKeys,
     orderingKeyError?: BridgeError,
   ): Promise<DeliveryOutcome> {
     const gate = this.#deps.ledger;
+    // A replay for this rule: its dead-lettered (or failed) record is claimed again rather than skipped.
+    const replaying = run.replay?.rule === rule.name;
+    const originalKey = run.replay?.idempotencyKeys[rule.name];
     let key: string | undefined;
     try {
       if (orderingKeyError) throw orderingKeyError;
-      key = ruleIdempotencyKey(rule, scope);
+      key = originalKey ?? ruleIdempotencyKey(rule, scope);
     } catch (error) {
       if (!isBridgeError(error)) throw error;
       // Without its key the delivery is recorded under the event's coordinates: a redelivery finds it there.
-      const fallback = gate?.ref(message, rule.name);
+      const fallback = gate?.ref(message, rule.name, originalKey);
       if (gate && fallback) {
         const known = await this.#recording(() => gate.ledger.lookup(fallback), log, ctx);
         // `failed`: the dead-letter write is still owed; it is made below, with the same reason.
@@ -278,14 +322,16 @@ export class Pipeline {
           return this.#skip(gate, fallback, known, log, ctx);
         }
       }
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, originalKey, run);
       return 'dead-lettered';
     }
     const ref = gate?.ref(message, rule.name, key);
     if (gate && ref) {
       // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
       const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
-      if (known && known.state !== 'pending') return this.#settleKnown(message, gate, ref, known, log, ctx);
+      if (known && known.state !== 'pending' && !(replaying && isFailure(known))) {
+        return this.#settleKnown(message, gate, ref, known, log, ctx, run);
+      }
     }
     let rendered;
     let request;
@@ -295,16 +341,20 @@ export class Pipeline {
     } catch (error) {
       // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
       if (!isBridgeError(error)) throw error;
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key, run);
       return 'dead-lettered';
     }
     const recipient = personalDataHash(recipientOf(rendered));
 
     let attemptsBefore = 0;
     if (gate && ref) {
-      const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
+      const claim = await this.#recording(
+        () => gate.claim(ref, rule.delivery, recipient, replaying),
+        log,
+        ctx,
+      );
       if (!claim.proceed && claim.outcome === 'skipped') {
-        return this.#settleKnown(message, gate, ref, claim.record, log, ctx);
+        return this.#settleKnown(message, gate, ref, claim.record, log, ctx, run);
       }
       if (!claim.proceed) {
         const { record } = claim;
@@ -375,6 +425,7 @@ export class Pipeline {
             ctx,
             attemptsBefore + attempt,
             key,
+            run,
           );
           return 'dead-lettered';
         }
@@ -432,6 +483,7 @@ export class Pipeline {
     record: DeliveryRecord,
     log: Logger,
     ctx: HandleContext,
+    run: EventKeys,
   ): Promise<'skipped' | 'dead-lettered'> {
     if (record.state !== 'failed') return this.#skip(gate, ref, record, log, ctx);
     const code = (record.errorCode ?? 'DEAD_LETTER_FAILED') as ErrorCode;
@@ -453,6 +505,7 @@ export class Pipeline {
       ctx,
       record.attempts > 0 ? record.attempts : undefined,
       ref.idempotencyKey,
+      run,
     );
     return 'dead-lettered';
   }
@@ -549,6 +602,7 @@ export class Pipeline {
     ctx: HandleContext,
     attempts?: number,
     idempotencyKey?: string,
+    run?: EventKeys,
   ): Promise<void> {
     const { code, message: reason } = error;
     const gate = this.#deps.ledger;
@@ -559,7 +613,13 @@ export class Pipeline {
     if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
     for (let attempt = 1; ; attempt++) {
       try {
-        const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
+        const topic = await this.#deps.deadLetters.write(message, {
+          code,
+          message: reason,
+          stage,
+          rule,
+          ...(run && { idempotencyKeys: run.keys }),
+        });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
@@ -606,6 +666,11 @@ function unexpected(error: unknown, stage: Stage, log: Logger): BridgeError {
     'EVENT_PREPARE_FAILED',
     `unexpected ${name} while the event was prepared (stage ${stage}); the bridge's log has where`,
   );
+}
+
+/** The default idempotency key without a ledger: the event's coordinates, as the ledger's default. */
+function coordinatesKey(message: InboundMessage): string {
+  return `${message.topic}/${message.partition}/${message.offset}`;
 }
 
 /** An event with nothing to deliver. */
