@@ -54,7 +54,7 @@ export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
 
 /** The idempotency key of each rule an event matched, and whether the event is a replay (REPLAY_HEADERS). */
 interface EventKeys {
-  readonly keys: Readonly<Record<string, string>>;
+  readonly keys: () => Readonly<Record<string, string>>;
   readonly replay: Replay | undefined;
 }
 
@@ -248,7 +248,19 @@ export class Pipeline {
     scope: Record<string, unknown>,
   ): EventKeys {
     const replay = replayOf(message.headers);
-    const keys: Record<string, string> = {};
+    let memo: Record<string, string> | undefined;
+    // Wanted only when a delivery dead-letters: rendering every rule's key for every event would cost the hot path.
+    return { replay, keys: () => (memo ??= this.#renderKeys(message, matched, scope, replay)) };
+  }
+
+  #renderKeys(
+    message: InboundMessage,
+    matched: readonly MatchedRule[],
+    scope: Record<string, unknown>,
+    replay: Replay | undefined,
+  ): Record<string, string> {
+    // No prototype: a rule may be named `__proto__`.
+    const keys = Object.create(null) as Record<string, string>;
     for (const { rule } of matched) {
       let key = replay?.idempotencyKeys[rule.name];
       if (key === undefined) {
@@ -260,7 +272,7 @@ export class Pipeline {
       }
       keys[rule.name] = key ?? this.#deps.ledger?.idempotencyKey(message) ?? coordinatesKey(message);
     }
-    return { keys, replay };
+    return keys;
   }
 
   /** One span per delivery (rule × event), the parent of the token and Genesys HTTP spans. */
@@ -618,7 +630,7 @@ export class Pipeline {
           message: reason,
           stage,
           rule,
-          ...(run && { idempotencyKeys: run.keys }),
+          ...(run && { idempotencyKeys: run.keys() }),
         });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
