@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   EVENT_PREPARE_FAILED: {
     disposition: 'dead-letter',
     summary:
-      'an unexpected error while decoding or matching the event (a defect the event triggers); only this event is set aside',
+      'an unexpected error while decoding, matching or rendering the event (a defect the event triggers); only this event is set aside',
   },
   TEMPLATE_VARIABLE_MISSING: {
     disposition: 'dead-letter',

@@ -323,8 +323,9 @@ export class Pipeline {
     try {
       if (orderingKeyError) throw orderingKeyError;
       key = originalKey ?? ruleIdempotencyKey(rule, scope);
-    } catch (error) {
-      if (!isBridgeError(error)) throw error;
+    } catch (thrown) {
+      // A defect the event triggers (not a BridgeError) dead-letters it too: its partition must not stop on it.
+      const error = isBridgeError(thrown) ? thrown : unexpected(thrown, 'render', log);
       // Without its key the delivery is recorded under the event's coordinates: a redelivery finds it there.
       const fallback = gate?.ref(message, rule.name, originalKey);
       if (gate && fallback) {
@@ -350,9 +351,10 @@ export class Pipeline {
     try {
       rendered = rule.action.render(scope);
       request = checkedRequestFor(rendered);
-    } catch (error) {
-      // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
-      if (!isBridgeError(error)) throw error;
+    } catch (thrown) {
+      // A BridgeError is the event's fault. Anything else is a defect that this event triggers: dead-lettered as
+      // EVENT_PREPARE_FAILED rather than crashing the consumer, which would restart on the same event for ever.
+      const error = isBridgeError(thrown) ? thrown : unexpected(thrown, 'render', log);
       await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key, run);
       return 'dead-lettered';
     }
@@ -664,7 +666,8 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
 }
 
 /**
- * An unexpected error while an event was prepared, as the event's dead-letter reason. The reason and the log carry
+ * An unexpected error while an event was prepared (decoded, matched, its keys or request rendered), as the event's
+ * dead-letter reason. The reason and the log carry
  * the error's type and stack frames only: a message of an arbitrary error may quote the event's data.
  */
 function unexpected(error: unknown, stage: Stage, log: Logger): BridgeError {

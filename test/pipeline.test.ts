@@ -5,10 +5,17 @@ import { Health } from '../src/health.js';
 import { DeadLetterWriter, DEAD_LETTER_HEADERS } from '../src/kafka/dead-letter.js';
 import type { InboundMessage } from '../src/kafka/message.js';
 import { Pipeline, type HandleContext } from '../src/pipeline.js';
-import type { RuleSet } from '../src/rules/rule-set.js';
+import type { Rule, RuleSet } from '../src/rules/rule-set.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import { LogCapture } from './support/bridge.js';
 import { createTopic, kafka, readTopic, uniqueName } from './support/kafka.js';
+
+const stop = new AbortController();
+const ctx: HandleContext = {
+  stopSignal: stop.signal,
+  callSignal: stop.signal,
+  heartbeat: () => Promise.resolve(),
+};
 
 describe('Pipeline.prepare', () => {
   const topic = uniqueName('prepare');
@@ -45,12 +52,6 @@ describe('Pipeline.prepare', () => {
       headers: {},
       timestamp: String(Date.now()),
     };
-    const stop = new AbortController();
-    const ctx: HandleContext = {
-      stopSignal: stop.signal,
-      callSignal: stop.signal,
-      heartbeat: () => Promise.resolve(),
-    };
     const prepared = await pipeline.prepare(message, ctx);
     expect(prepared.settled).toBe(false);
     await prepared.run({ heartbeat: () => Promise.resolve(), waiting: () => {} });
@@ -63,5 +64,49 @@ describe('Pipeline.prepare', () => {
     expect(header(DEAD_LETTER_HEADERS.message)).not.toContain('secret@example.com');
     expect(logs.text).toContain('EVENT_PREPARE_FAILED');
     expect(logs.text).not.toContain('secret@example.com');
+  });
+
+  it('dead-letters an event whose rendering throws unexpectedly, for that rule, instead of stopping', async () => {
+    const logs = new LogCapture();
+    const rule = {
+      name: 'broken-render',
+      delivery: 'at-most-once',
+      action: {
+        kind: 'agentlessEmail',
+        render: () => {
+          throw new RangeError('Maximum call stack size exceeded');
+        },
+      },
+    } as unknown as Rule;
+    const pipeline = new Pipeline({
+      rules: () => ({ match: () => [rule] }) as unknown as RuleSet,
+      genesys: {} as GenesysSender,
+      deadLetters: writer,
+      health: new Health(),
+      retryPolicy: DEFAULT_RETRY_POLICY,
+      logger: createLogger('debug', logs),
+    });
+    const prepared = await pipeline.prepare(
+      {
+        topic,
+        partition: 0,
+        offset: '8',
+        key: null,
+        value: Buffer.from('{}'),
+        headers: {},
+        timestamp: String(Date.now()),
+      },
+      ctx,
+    );
+    await prepared.run({ heartbeat: () => Promise.resolve(), waiting: () => {} });
+    const records = await readTopic(`${topic}.dlq`, 2);
+    const record = records.find((r) => r.headers?.[DEAD_LETTER_HEADERS.offset]?.toString() === '8');
+    const header = (name: string) => record?.headers?.[name]?.toString();
+    expect(header(DEAD_LETTER_HEADERS.code)).toBe('EVENT_PREPARE_FAILED');
+    expect(header(DEAD_LETTER_HEADERS.stage)).toBe('render');
+    expect(header(DEAD_LETTER_HEADERS.rule)).toBe('broken-render');
+    expect(JSON.parse(header(DEAD_LETTER_HEADERS.idempotencyKeys) ?? '')).toEqual({
+      'broken-render': `${topic}/0/8`,
+    });
   });
 });
