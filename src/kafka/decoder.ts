@@ -224,7 +224,9 @@ const BACKSLASH = 0x5c;
  * The byte offset of the first bracket that opens a level deeper than `limit`, outside strings; undefined if none.
  * One pass over the bytes, no allocation: it runs before the parse. Invalid JSON is left for JSON.parse to refuse.
  */
-export function jsonDepthExceeds(value: Uint8Array, limit: number): number | undefined {
+export function jsonDepthExceeds(value: Buffer, limit: number): number | undefined {
+  // Most events hold fewer brackets than the limit in all: counted natively, they need no byte-by-byte scan.
+  if (openBracketsAtMost(value, limit)) return undefined;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < value.length; i++) {
@@ -241,6 +243,16 @@ export function jsonDepthExceeds(value: Uint8Array, limit: number): number | und
     }
   }
   return undefined;
+}
+
+function openBracketsAtMost(value: Buffer, limit: number): boolean {
+  let count = 0;
+  for (const bracket of [OPEN_BRACE, OPEN_BRACKET]) {
+    for (let i = value.indexOf(bracket); i !== -1; i = value.indexOf(bracket, i + 1)) {
+      if (++count > limit) return false;
+    }
+  }
+  return true;
 }
 
 /**
