@@ -24,6 +24,11 @@ export const ERROR_CODES = {
     disposition: 'dead-letter',
     summary: 'the event value is larger than MAX_EVENT_BYTES; it is not decoded',
   },
+  EVENT_PREPARE_FAILED: {
+    disposition: 'dead-letter',
+    summary:
+      'an unexpected error while decoding, matching or rendering the event (a defect the event triggers); only this event is set aside',
+  },
   TEMPLATE_VARIABLE_MISSING: {
     disposition: 'dead-letter',
     summary: 'a template names a field the event lacks',

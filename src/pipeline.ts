@@ -1,14 +1,14 @@
-import { BridgeError, ShutdownError, isBridgeError } from './errors.js';
+import { BridgeError, ShutdownError, isBridgeError, type ErrorCode } from './errors.js';
 import { genesysIdOf, recipientOf } from './genesys/actions.js';
 import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
 import { Decoder, type Decoded } from './kafka/decoder.js';
-import type { DeadLetterWriter, Stage } from './kafka/dead-letter.js';
+import { replayOf, type DeadLetterWriter, type Replay, type Stage } from './kafka/dead-letter.js';
 import { coordinatesOf, kafkaMetaOf, keyOf, type InboundMessage } from './kafka/message.js';
 import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
-import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
+import { certainlyNotDelivered, isFailure, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
@@ -53,6 +53,12 @@ export interface HandleContext {
 
 /** The final outcome of one delivery (one rule applied to one event). */
 export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
+
+/** The idempotency key of each rule an event matched, and whether the event is a replay (REPLAY_HEADERS). */
+interface EventKeys {
+  readonly keys: () => Readonly<Record<string, string>>;
+  readonly replay: Replay | undefined;
+}
 
 /** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
 interface MatchedRule {
@@ -115,8 +121,8 @@ export class Pipeline {
         return SETTLED;
       }
       if ('deadLetter' in prepared) {
-        const { deadLetter } = prepared;
-        work = (runCtx) => this.#deadLetter(message, deadLetter, 'decode', undefined, log, runCtx);
+        const { deadLetter, stage } = prepared;
+        work = (runCtx) => this.#deadLetter(message, deadLetter, stage, undefined, log, runCtx);
       } else {
         const { matched, scope } = prepared;
         orderingKeys = matched.flatMap((m) => (m.orderingKey === undefined ? [] : [m.orderingKey]));
@@ -159,16 +165,31 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<
-    'settled' | { deadLetter: BridgeError } | { matched: MatchedRule[]; scope: Record<string, unknown> }
+    | 'settled'
+    | { deadLetter: BridgeError; stage: Stage }
+    | { matched: MatchedRule[]; scope: Record<string, unknown> }
   > {
     const decoded = await this.#decode(message, log, ctx);
-    if (decoded instanceof BridgeError) return { deadLetter: decoded };
+    if (decoded instanceof BridgeError) return { deadLetter: decoded, stage: 'decode' };
     if (decoded.kind === 'tombstone') {
       log.debug('tombstone skipped');
       return 'settled';
     }
-    const event = decoded.event;
+    try {
+      return this.#match(message, decoded.event, kafkaKey, log);
+    } catch (error) {
+      // A defect that this event triggers must not stop its partition: the event is set aside, the next one goes on.
+      return { deadLetter: unexpected(error, 'match', log), stage: 'match' };
+    }
+  }
 
+  /** Matches the event against the rules and renders each matched rule's ordering key. Synchronous: no waits. */
+  #match(
+    message: InboundMessage,
+    event: unknown,
+    kafkaKey: string | undefined,
+    log: Logger,
+  ): 'settled' | { matched: MatchedRule[]; scope: Record<string, unknown> } {
     const rules = inSpanSync('match', (span) => {
       const matched = this.#deps.rules().match(message.topic, event, kafkaMetaOf(message));
       span.setAttributes({ 'geb.rules.matched': matched.length, 'geb.rules': matched.map((r) => r.name) });
@@ -199,16 +220,61 @@ export class Pipeline {
     log: Logger,
     ctx: HandleContext,
   ): Promise<void> {
-    for (const { rule, keyError } of matched) {
-      await this.#tracedDeliver(
-        message,
-        rule,
-        scope,
-        log.child({ rule: rule.name, action: rule.action.kind }),
-        ctx,
-        keyError,
+    const run = this.#eventKeys(message, matched, scope);
+    const only = run.replay?.rule;
+    if (only !== undefined && !matched.some((m) => m.rule.name === only)) {
+      log.warn(
+        { replayRule: only },
+        'a replay for a rule this event no longer matches: nothing is delivered',
       );
     }
+    for (const { rule, keyError } of matched) {
+      const ruleLog = log.child({ rule: rule.name, action: rule.action.kind });
+      if (only !== undefined && rule.name !== only) {
+        // A replay redoes the dead letter's rule only: the event's other rules had their outcome already.
+        this.#deps.metrics?.deliveries.inc({ rule: rule.name, action: rule.action.kind, outcome: 'skipped' });
+        ruleLog.info({ outcome: 'skipped', replayRule: only }, 'delivery');
+        continue;
+      }
+      await this.#tracedDeliver(message, rule, scope, ruleLog, ctx, run, keyError);
+    }
+  }
+
+  /**
+   * Each matched rule's idempotency key, for the ledger and for the dead-letter record (so that a replay finds the
+   * same records): a replayed event's original keys, else the rule's own key rendered, else the event's default key.
+   */
+  #eventKeys(
+    message: InboundMessage,
+    matched: readonly MatchedRule[],
+    scope: Record<string, unknown>,
+  ): EventKeys {
+    const replay = replayOf(message.headers);
+    let memo: Record<string, string> | undefined;
+    // Wanted only when a delivery dead-letters: rendering every rule's key for every event would cost the hot path.
+    return { replay, keys: () => (memo ??= this.#renderKeys(message, matched, scope, replay)) };
+  }
+
+  #renderKeys(
+    message: InboundMessage,
+    matched: readonly MatchedRule[],
+    scope: Record<string, unknown>,
+    replay: Replay | undefined,
+  ): Record<string, string> {
+    // No prototype: a rule may be named `__proto__`.
+    const keys = Object.create(null) as Record<string, string>;
+    for (const { rule } of matched) {
+      let key = replay?.idempotencyKeys[rule.name];
+      if (key === undefined) {
+        try {
+          key = ruleIdempotencyKey(rule, scope);
+        } catch {
+          // The delivery dead-letters under its default key, as #deliver decides; the render error is its reason.
+        }
+      }
+      keys[rule.name] = key ?? this.#deps.ledger?.idempotencyKey(message) ?? coordinatesKey(message);
+    }
+    return keys;
   }
 
   /** One span per delivery (rule × event), the parent of the token and Genesys HTTP spans. */
@@ -218,6 +284,7 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    run: EventKeys,
     keyError?: BridgeError,
   ): Promise<void> {
     const labels = { rule: rule.name, action: rule.action.kind };
@@ -226,7 +293,7 @@ export class Pipeline {
     metrics?.inflight.inc();
     try {
       await inSpan(`deliver ${rule.name}`, { attributes }, async (span) => {
-        const outcome = await this.#deliver(message, rule, scope, log, ctx, keyError);
+        const outcome = await this.#deliver(message, rule, scope, log, ctx, run, keyError);
         span.setAttribute('geb.outcome', outcome);
         metrics?.deliveries.inc({ ...labels, outcome });
         if (outcome === 'sent') {
@@ -247,47 +314,64 @@ export class Pipeline {
     scope: Record<string, unknown>,
     log: Logger,
     ctx: HandleContext,
+    run: EventKeys,
     orderingKeyError?: BridgeError,
   ): Promise<DeliveryOutcome> {
     const gate = this.#deps.ledger;
+    // A replay for this rule: its dead-lettered (or failed) record is claimed again rather than skipped.
+    const replaying = run.replay?.rule === rule.name;
+    const originalKey = run.replay?.idempotencyKeys[rule.name];
     let key: string | undefined;
     try {
       if (orderingKeyError) throw orderingKeyError;
-      key = ruleIdempotencyKey(rule, scope);
-    } catch (error) {
-      if (!isBridgeError(error)) throw error;
+      key = originalKey ?? ruleIdempotencyKey(rule, scope);
+    } catch (thrown) {
+      // A defect the event triggers (not a BridgeError) dead-letters it too: its partition must not stop on it.
+      const error = isBridgeError(thrown) ? thrown : unexpected(thrown, 'render', log);
       // Without its key the delivery is recorded under the event's coordinates: a redelivery finds it there.
-      const fallback = gate?.ref(message, rule.name);
+      const fallback = gate?.ref(message, rule.name, originalKey);
       if (gate && fallback) {
         const known = await this.#recording(() => gate.ledger.lookup(fallback), log, ctx);
-        if (known && known.state !== 'pending') return this.#skip(gate, fallback, known, log, ctx);
+        // `failed`: the dead-letter write is still owed; it is made below, with the same reason.
+        if (known && known.state !== 'pending' && known.state !== 'failed') {
+          return this.#skip(gate, fallback, known, log, ctx);
+        }
       }
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, originalKey, run);
       return 'dead-lettered';
     }
     const ref = gate?.ref(message, rule.name, key);
     if (gate && ref) {
       // Checked before rendering too, so that a redelivered dead letter is not dead-lettered again.
       const known = await this.#recording(() => gate.ledger.lookup(ref), log, ctx);
-      if (known && known.state !== 'pending') return this.#skip(gate, ref, known, log, ctx);
+      if (known && known.state !== 'pending' && !(replaying && isFailure(known))) {
+        return this.#settleKnown(message, gate, ref, known, log, ctx, run);
+      }
     }
     let rendered;
     let request;
     try {
       rendered = rule.action.render(scope);
       request = checkedRequestFor(rendered);
-    } catch (error) {
-      // Only a BridgeError is the event's fault; anything else is a defect and must not dead-letter the topic.
-      if (!isBridgeError(error)) throw error;
-      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key);
+    } catch (thrown) {
+      // A BridgeError is the event's fault. Anything else is a defect that this event triggers: dead-lettered as
+      // EVENT_PREPARE_FAILED rather than crashing the consumer, which would restart on the same event for ever.
+      const error = isBridgeError(thrown) ? thrown : unexpected(thrown, 'render', log);
+      await this.#deadLetter(message, error, 'render', rule.name, log, ctx, undefined, key, run);
       return 'dead-lettered';
     }
     const recipient = this.#deps.recipientHash(recipientOf(rendered));
 
     let attemptsBefore = 0;
     if (gate && ref) {
-      const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
-      if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
+      const claim = await this.#recording(
+        () => gate.claim(ref, rule.delivery, recipient, replaying),
+        log,
+        ctx,
+      );
+      if (!claim.proceed && claim.outcome === 'skipped') {
+        return this.#settleKnown(message, gate, ref, claim.record, log, ctx, run);
+      }
       if (!claim.proceed) {
         const { record } = claim;
         log.warn(
@@ -357,6 +441,7 @@ export class Pipeline {
             ctx,
             attemptsBefore + attempt,
             key,
+            run,
           );
           return 'dead-lettered';
         }
@@ -400,6 +485,45 @@ export class Pipeline {
       );
       return 'sent';
     }
+  }
+
+  /**
+   * A redelivery of a delivery the ledger knows. A `failed` record still owes its dead-letter write (an earlier run
+   * stopped while the write kept failing): it is made now, with the recorded reason and no new Genesys call, and the
+   * offset is committed only once the dead-letter topic has the event. Any other state is final: skipped.
+   */
+  async #settleKnown(
+    message: InboundMessage,
+    gate: DeliveryGate,
+    ref: DeliveryRef,
+    record: DeliveryRecord,
+    log: Logger,
+    ctx: HandleContext,
+    run: EventKeys,
+  ): Promise<'skipped' | 'dead-lettered'> {
+    if (record.state !== 'failed') return this.#skip(gate, ref, record, log, ctx);
+    const code = (record.errorCode ?? 'DEAD_LETTER_FAILED') as ErrorCode;
+    const error = new BridgeError(code, record.reason ?? 'dead-lettered by an earlier run', {
+      correlationId: record.correlationId,
+    });
+    // The ledger keeps no stage: a failure after Genesys calls was the delivery's, one before any the render's.
+    const stage: Stage = record.attempts > 0 ? 'deliver' : 'render';
+    log.warn(
+      { idempotencyKey: ref.idempotencyKey, code },
+      'dead-letter write owed by an earlier run: writing it now',
+    );
+    await this.#deadLetter(
+      message,
+      error,
+      stage,
+      ref.rule,
+      log,
+      ctx,
+      record.attempts > 0 ? record.attempts : undefined,
+      ref.idempotencyKey,
+      run,
+    );
+    return 'dead-lettered';
   }
 
   /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
@@ -451,10 +575,11 @@ export class Pipeline {
         if (attempt > 1 && this.#deps.health.resume()) log.info('the schema registry answers again: resumed');
         return decoded;
       } catch (error) {
+        // Unlike in delivery, a defect here dead-letters: the event cannot get past the decoder, and retrying it
+        // forever would stop its partition for good (a value that overflows a decoder's recursion, say).
+        if (!isBridgeError(error)) return unexpected(error, 'decode', log);
         const outcome = decide(error, attempt, this.#deps.retryPolicy);
-        // As in delivery, only a BridgeError dead-letters: a defect is retried rather than emptying the topic.
-        // decide() dead-letters only BridgeErrors.
-        if (outcome.kind === 'dead-letter') return error as BridgeError;
+        if (outcome.kind === 'dead-letter') return error;
         await this.#waitOut(outcome, attempt, log, ctx);
       }
     }
@@ -493,6 +618,7 @@ export class Pipeline {
     ctx: HandleContext,
     attempts?: number,
     idempotencyKey?: string,
+    run?: EventKeys,
   ): Promise<void> {
     const { code, message: reason } = error;
     const gate = this.#deps.ledger;
@@ -503,7 +629,13 @@ export class Pipeline {
     if (gate && ref) await this.#recording(() => gate.ledger.markFailed(ref, failure), log, ctx);
     for (let attempt = 1; ; attempt++) {
       try {
-        const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
+        const topic = await this.#deps.deadLetters.write(message, {
+          code,
+          message: reason,
+          stage,
+          rule,
+          ...(run && { idempotencyKeys: run.keys() }),
+        });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
@@ -533,6 +665,29 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(child) : value;
     },
   });
+}
+
+/**
+ * An unexpected error while an event was prepared (decoded, matched, its keys or request rendered), as the event's
+ * dead-letter reason. The reason and the log carry
+ * the error's type and stack frames only: a message of an arbitrary error may quote the event's data.
+ */
+function unexpected(error: unknown, stage: Stage, log: Logger): BridgeError {
+  const name = error instanceof Error ? error.name : typeof error;
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1, 6).join('\n') : '';
+  log.error(
+    { code: 'EVENT_PREPARE_FAILED', stage, errorType: name, stack: frames },
+    `unexpected ${name} while the event was prepared (${stage}): the event is dead-lettered`,
+  );
+  return new BridgeError(
+    'EVENT_PREPARE_FAILED',
+    `unexpected ${name} while the event was prepared (stage ${stage}); the bridge's log has where`,
+  );
+}
+
+/** The default idempotency key without a ledger: the event's coordinates, as the ledger's default. */
+function coordinatesKey(message: InboundMessage): string {
+  return `${message.topic}/${message.partition}/${message.offset}`;
 }
 
 /** An event with nothing to deliver. */

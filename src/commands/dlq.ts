@@ -18,7 +18,9 @@ export const DLQ_USAGE = `  dlq show --topic DLQ [--limit N] [--show-bodies] [--
                             header values are masked (size and hash) unless --show-bodies is given.
   dlq replay --topic DLQ [--code CODE] [--rule NAME] [--to TOPIC]
                             Republish dead-lettered events to their source topic (or --to) with their original
-                            key, value and headers, then exit. --code / --rule pick by reason. Needs KAFKA_BROKERS (and the KAFKA_SECURITY_PROTOCOL settings of a secured cluster).`;
+                            key, value and headers, then exit. --code / --rule pick by reason. Each dead letter is
+                            replayed for its own rule only, under its original idempotency keys: the event's rules
+                            that sent are not sent again. Needs KAFKA_BROKERS (and the KAFKA_SECURITY_PROTOCOL settings of a secured cluster).`;
 
 export async function dlqCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [sub, ...rest] = args;

@@ -1,6 +1,6 @@
 import { Partitioners, type IHeaders, type Kafka } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
-import { DEAD_LETTER_HEADERS } from './dead-letter.js';
+import { DEAD_LETTER_HEADERS, REPLAY_HEADERS } from './dead-letter.js';
 
 export interface ReplayOptions {
   readonly kafka: Kafka;
@@ -8,7 +8,7 @@ export interface ReplayOptions {
   readonly topic: string;
   /** Only records whose `geb.error.code` is this. */
   readonly code?: string | undefined;
-  /** Only records whose `geb.rule` is this. */
+  /** Only records whose `geb.rule` is this (each record is replayed for its own rule only, with or without it). */
   readonly rule?: string | undefined;
   /** Republish here instead of each record's `geb.source.topic`. */
   readonly to?: string | undefined;
@@ -25,11 +25,16 @@ export interface ReplayResult {
   readonly byTopic: Readonly<Record<string, number>>;
 }
 
-const REASON_HEADERS = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
+const REASON_HEADERS = new Set<string>([
+  ...Object.values(DEAD_LETTER_HEADERS),
+  ...Object.values(REPLAY_HEADERS),
+]);
 
 /**
  * Republishes dead-lettered records, after a fix, to the topic they came from (or `to`): key, value and the
- * producer's headers as they were, the bridge's reason headers removed. Back on the source topic a record goes to
+ * producer's headers as they were, the bridge's reason headers removed. A record that names its rule is replayed for
+ * that rule only, under its original idempotency keys (REPLAY_HEADERS): the event's rules that sent are not sent
+ * again, and a second replay of a dead letter whose replay was delivered is skipped by the ledger. Back on the source topic a record goes to
  * the partition it came from, so it keeps its place in its key's order. Reads the dead-letter topic from the start
  * up to its end at the time the replay starts, then returns; it commits no offsets, so a second replay reads
  * everything again (use --code / --rule to pick).
@@ -87,7 +92,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
                       {
                         key: message.key,
                         value: message.value,
-                        headers: withoutReasons(headers),
+                        headers: replayHeaders(headers),
                         ...(Number.isInteger(partition) && { partition }),
                       },
                     ],
@@ -115,8 +120,13 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
   return result;
 }
 
-function withoutReasons(headers: IHeaders): IHeaders {
+/** The producer's headers, plus what the bridge needs to know the record is a replay (REPLAY_HEADERS). */
+function replayHeaders(headers: IHeaders): IHeaders {
   const kept: IHeaders = {};
   for (const [name, value] of Object.entries(headers)) if (!REASON_HEADERS.has(name)) kept[name] = value;
+  const rule = headers[DEAD_LETTER_HEADERS.rule];
+  const keys = headers[DEAD_LETTER_HEADERS.idempotencyKeys];
+  if (rule !== undefined) kept[REPLAY_HEADERS.rule] = rule;
+  if (rule !== undefined && keys !== undefined) kept[REPLAY_HEADERS.idempotencyKeys] = keys;
   return kept;
 }

@@ -26,6 +26,14 @@ export interface DecoderOptions {
 
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
+/**
+ * How deeply a decoded event may nest objects and arrays (`{}` and `[]` are depth 1, `{"a":[]}` depth 2). Deeper
+ * events are DECODE_FAILED, so that every later walk over an event (template scope, Liquid, logging) is bounded by
+ * it: an event nested thousands deep would otherwise overflow the stack of any recursive walk. Real events nest a
+ * handful of levels. docs/decoding.md, docs/security.md.
+ */
+export const MAX_EVENT_DEPTH = 64;
+
 type Reader = (payload: Buffer) => unknown;
 
 /**
@@ -107,11 +115,14 @@ function compileReader(writer: WriterSchema): Reader {
           writer.referenced.map((r) => r.schema),
         );
         return (payload) => {
+          let decoded: unknown;
           try {
-            return toPlain(type.fromBuffer(payload));
+            decoded = type.fromBuffer(payload);
           } catch {
+            // Also a RangeError of avsc's own recursion on a value nested past the stack.
             throw new BridgeError('DECODE_FAILED', `the value is not valid Avro for ${what}`);
           }
+          return toPlain(boundedDepth(decoded, 'Avro'));
         };
       }
       case 'PROTOBUF': {
@@ -119,7 +130,17 @@ function compileReader(writer: WriterSchema): Reader {
           writer.schema,
           writer.referenced.map((r) => r.schema),
         );
-        return (payload) => reader.read(payload);
+        return (payload) => {
+          let decoded: unknown;
+          try {
+            decoded = reader.read(payload);
+          } catch (error) {
+            if (error instanceof BridgeError) throw error;
+            // protobufjs decodes and converts recursively: a RangeError on a value nested past the stack.
+            throw new BridgeError('DECODE_FAILED', `the value could not be read as Protobuf for ${what}`);
+          }
+          return boundedDepth(decoded, 'Protobuf');
+        };
       }
       case 'JSON': {
         const validate = jsonSchemaValidator(writer);
@@ -164,6 +185,9 @@ export function decode(message: InboundMessage): Decoded {
 }
 
 function parseJson(value: Buffer): unknown {
+  // Before parsing: JSON.parse itself copes with deep nesting, but what is done with its result may not.
+  const depth = jsonDepthExceeds(value, MAX_EVENT_DEPTH);
+  if (depth !== undefined) throw tooDeep(`at byte ${depth}`);
   let text: string;
   try {
     text = utf8.decode(value);
@@ -180,6 +204,81 @@ function parseJson(value: Buffer): unknown {
       `the value is not JSON${position ? ` (error at position ${position})` : ''}`,
     );
   }
+}
+
+function tooDeep(where: string): BridgeError {
+  return new BridgeError(
+    'DECODE_FAILED',
+    `the value nests objects and arrays deeper than ${MAX_EVENT_DEPTH} levels (MAX_EVENT_DEPTH), ${where}`,
+  );
+}
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The byte offset of the first bracket that opens a level deeper than `limit`, outside strings; undefined if none.
+ * One pass over the bytes, no allocation: it runs before the parse. Invalid JSON is left for JSON.parse to refuse.
+ */
+export function jsonDepthExceeds(value: Buffer, limit: number): number | undefined {
+  // Most events hold fewer brackets than the limit in all: counted natively, they need no byte-by-byte scan.
+  if (openBracketsAtMost(value, limit)) return undefined;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < value.length; i++) {
+    const byte = value[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (++depth > limit) return i;
+    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+function openBracketsAtMost(value: Buffer, limit: number): boolean {
+  let count = 0;
+  for (const bracket of [OPEN_BRACE, OPEN_BRACKET]) {
+    for (let i = value.indexOf(bracket); i !== -1; i = value.indexOf(bracket, i + 1)) {
+      if (++count > limit) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether a decoded value (plain data, Avro records, Maps, Buffers) nests deeper than `limit`. Iterative, with an
+ * explicit stack, so that it cannot overflow on the very values it exists to refuse; it stops at the first level
+ * too deep.
+ */
+export function nestsDeeperThan(root: unknown, limit: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth } = item;
+    if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) continue;
+    if (depth + 1 > limit) return true;
+    const children: Iterable<unknown> =
+      value instanceof Map ? value.values() : Array.isArray(value) ? value : Object.values(value);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
+/** A decoded value from the registry formats, refused if too deep (their decoders build it without a check). */
+function boundedDepth(value: unknown, what: string): unknown {
+  if (nestsDeeperThan(value, MAX_EVENT_DEPTH)) throw tooDeep(`in its ${what} decoding`);
+  return value;
 }
 
 /** Avro records are class instances and bytes are Buffers: rules see plain JSON data (bytes as base64). */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BridgeError } from '../../src/errors.js';
-import { Decoder } from '../../src/kafka/decoder.js';
+import { Decoder, MAX_EVENT_DEPTH, jsonDepthExceeds, nestsDeeperThan } from '../../src/kafka/decoder.js';
 import type { InboundMessage } from '../../src/kafka/message.js';
 import { readMessageIndexes, writeMessageIndexes } from '../../src/kafka/protobuf.js';
 import { SchemaRegistryClient } from '../../src/kafka/schema-registry.js';
@@ -377,5 +377,65 @@ message M { google.protobuf.Timestamp at = 1; google.protobuf.StringValue nickna
       expect(error.message).toBe('the value is 65 bytes, more than MAX_EVENT_BYTES (64)');
     }
     expect(fake.requests.length).toBe(before);
+  });
+
+  it('refuses JSON nested deeper than MAX_EVENT_DEPTH, naming the limit, and accepts it at the limit', async () => {
+    const nestedArrays = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const nestedObjects = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    expect(await decoder.decode(message(nestedArrays(MAX_EVENT_DEPTH), 'json.a'))).toMatchObject({
+      kind: 'event',
+    });
+    expect(await decoder.decode(message(nestedObjects(MAX_EVENT_DEPTH), 'json.a'))).toMatchObject({
+      kind: 'event',
+    });
+    // About 5,000 levels in 60 KB: what used to overflow the stack of the walks after decoding.
+    for (const value of [nestedArrays(MAX_EVENT_DEPTH + 1), nestedArrays(30_000), nestedObjects(5_000)]) {
+      const error = await failure(decoder.decode(message(value, 'json.a')));
+      expect(error.code).toBe('DECODE_FAILED');
+      expect(error.disposition).toBe('dead-letter');
+      expect(error.message).toContain(`deeper than ${MAX_EVENT_DEPTH} levels (MAX_EVENT_DEPTH)`);
+    }
+  });
+
+  it('counts only brackets outside strings (escaped quotes included) when measuring JSON depth', () => {
+    const deepText = JSON.stringify({ note: '[[[[{{{{'.repeat(100), quoted: 'a\\"[[[[' + '{'.repeat(200) });
+    expect(jsonDepthExceeds(Buffer.from(deepText), 2)).toBeUndefined();
+    expect(jsonDepthExceeds(Buffer.from('{"a":[{"b":"]]]"}]}'), 3)).toBeUndefined();
+    expect(jsonDepthExceeds(Buffer.from('{"a":[{"b":"]]]"}]}'), 2)).toBe(6);
+  });
+
+  it('refuses Avro and JSON Schema values nested deeper than MAX_EVENT_DEPTH', async () => {
+    const NODE = {
+      type: 'record',
+      name: 'Node',
+      namespace: 'test',
+      fields: [{ name: 'next', type: ['null', 'Node'], default: null }],
+    };
+    const chain = (n: number): unknown => {
+      let node: unknown = { next: null };
+      for (let i = 1; i < n; i++) node = { next: node };
+      return node;
+    };
+    const ok = await producer.avro(topic('deep-avro'), NODE, chain(MAX_EVENT_DEPTH));
+    expect(await decoder.decode(message(ok))).toMatchObject({ kind: 'event' });
+    const deep = await producer.avro(topic('deep-avro'), NODE, chain(MAX_EVENT_DEPTH + 1));
+    const error = await failure(decoder.decode(message(deep)));
+    expect(error.code).toBe('DECODE_FAILED');
+    expect(error.message).toContain('MAX_EVENT_DEPTH');
+
+    const schema = { type: 'object', properties: { a: { type: 'array' } } };
+    const json = await producer.json(topic('deep-json'), schema, {});
+    const deepJson = frame(json.readInt32BE(1), Buffer.from('['.repeat(5_000) + ']'.repeat(5_000)));
+    expect((await failure(decoder.decode(message(deepJson)))).message).toContain('MAX_EVENT_DEPTH');
+  });
+
+  it('measures decoded values iteratively: Maps, arrays and objects count, Buffers and scalars do not', () => {
+    expect(nestsDeeperThan({ a: [new Map([['k', { b: 1 }]])] }, 4)).toBe(false);
+    expect(nestsDeeperThan({ a: [new Map([['k', { b: 1 }]])] }, 3)).toBe(true);
+    expect(nestsDeeperThan({ a: Buffer.from('[[[') }, 1)).toBe(false);
+    expect(nestsDeeperThan('x', 0)).toBe(false);
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(nestsDeeperThan(deep, MAX_EVENT_DEPTH)).toBe(true);
   });
 });

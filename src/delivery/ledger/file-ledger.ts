@@ -112,6 +112,25 @@ export class FileLedger implements Ledger {
     });
   }
 
+  reopen(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+    const existing = this.#records.get(id(input));
+    if (
+      !existing ||
+      (existing.state !== 'dead-lettered' && existing.state !== 'failed') ||
+      existing.owner !== fromOwner
+    ) {
+      return Promise.resolve(undefined);
+    }
+    return this.#put({
+      ...existing,
+      state: 'pending',
+      owner: input.owner,
+      traceId: input.traceId ?? existing.traceId,
+      recipientHash: input.recipientHash ?? existing.recipientHash,
+      updatedAt: new Date().toISOString(),
+    });
+  }
+
   markInDoubt(
     ref: DeliveryRef,
     fromOwner: string | undefined,

@@ -48,15 +48,28 @@ export class DeliveryGate {
     };
   }
 
-  async claim(ref: DeliveryRef & EventOrigin, policy: DeliveryPolicy, recipientHash: string): Promise<Claim> {
+  /**
+   * `replay`: the event is a replay from the dead-letter topic (`geb dlq replay`) for this delivery: a final failure
+   * is claimed again (reopened) rather than skipped. Anything else final (sent, in doubt) is still skipped.
+   */
+  async claim(
+    ref: DeliveryRef & EventOrigin,
+    policy: DeliveryPolicy,
+    recipientHash: string,
+    replay = false,
+  ): Promise<Claim> {
     // A compare-and-set can lose to another replica; the loop re-reads what won. Three rounds are plenty: each
     // loss means the record changed state, and every state but pending ends the loop.
     for (let round = 0; ; round++) {
       const input = { ...ref, recipientHash, owner: this.owner };
       const { claimed, record } = await this.ledger.begin(input);
       if (claimed) return { proceed: true, attemptsBefore: 0, tookOver: false };
-      if (record.state !== 'pending') return { proceed: false, outcome: 'skipped', record };
-      if (policy === 'at-least-once') {
+      if (replay && isFailure(record)) {
+        const reopened = await this.ledger.reopen(input, record.owner);
+        if (reopened) return { proceed: true, attemptsBefore: record.attempts, tookOver: false };
+      } else if (record.state !== 'pending') {
+        return { proceed: false, outcome: 'skipped', record };
+      } else if (policy === 'at-least-once') {
         const taken = await this.ledger.takeOver(input, record.owner);
         if (taken) return { proceed: true, attemptsBefore: record.attempts, tookOver: true };
       } else {
@@ -67,6 +80,11 @@ export class DeliveryGate {
       if (round >= 2) throw new Error(`ledger: ${ref.rule} ${ref.idempotencyKey} keeps changing under us`);
     }
   }
+}
+
+/** A final failure: what a replay from the dead-letter topic may claim again. */
+export function isFailure(record: DeliveryRecord): boolean {
+  return record.state === 'dead-lettered' || record.state === 'failed';
 }
 
 /**

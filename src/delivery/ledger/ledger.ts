@@ -113,6 +113,12 @@ export interface Ledger {
    * recipient hash; undefined if someone else changed it first.
    */
   takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined>;
+  /**
+   * Claims again a final failure (`dead-lettered`, or `failed` with its dead-letter write made) for a replay from the
+   * dead-letter topic: back to pending with the new claimant, compare-and-set on the state and `fromOwner`, so that of
+   * two replays of the same dead letter one wins; undefined if the record is not a failure of `fromOwner` any more.
+   */
+  reopen(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined>;
   /** Resolves a pending record of `fromOwner` as in doubt (at-most-once policy); undefined if it changed. */
   markInDoubt(
     ref: DeliveryRef,

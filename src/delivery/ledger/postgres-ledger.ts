@@ -127,6 +127,25 @@ export class PostgresLedger implements Ledger {
     return row;
   }
 
+  async reopen(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+    const [row] = await this.#rows(
+      `UPDATE $TABLE SET state = 'pending', owner = $3, trace_id = coalesce($5, trace_id),
+         recipient_hash = coalesce($6, recipient_hash), updated_at = now()
+       WHERE rule = $1 AND idempotency_key = $2 AND state IN ('dead-lettered', 'failed')
+         AND owner IS NOT DISTINCT FROM $4
+       RETURNING *`,
+      [
+        input.rule,
+        input.idempotencyKey,
+        input.owner,
+        fromOwner ?? null,
+        input.traceId ?? null,
+        input.recipientHash ?? null,
+      ],
+    );
+    return row;
+  }
+
   async markInDoubt(
     ref: DeliveryRef,
     fromOwner: string | undefined,

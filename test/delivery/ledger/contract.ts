@@ -140,6 +140,43 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       expect(await ledger.lookup(ref)).toMatchObject({ state: 'sent', genesysId: 'late' });
     });
 
+    it('reopens a dead-lettered or failed record for a replay, once: compare-and-set on the state and owner', async () => {
+      const origin = { topic: 'orders', partition: 1, offset: '9', key: null };
+      const ref = { rule: 'r', idempotencyKey: 'orders/1/9' };
+      await ledger.begin(input({ ...ref, owner: 'bridge-a' }));
+      await ledger.markDeadLettered(
+        { ...ref, ...origin },
+        { errorCode: 'GENESYS_REJECTED', reason: 'bad request', attempts: 1 },
+      );
+      expect(await ledger.reopen(input({ ...ref, owner: 'bridge-b' }), 'someone-else')).toBeUndefined();
+      const [a, b] = await Promise.all([
+        ledger.reopen(input({ ...ref, owner: 'bridge-b', traceId: 'bb'.repeat(16) }), 'bridge-a'),
+        ledger.reopen(input({ ...ref, owner: 'bridge-c', traceId: 'cc'.repeat(16) }), 'bridge-a'),
+      ]);
+      expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+      expect(a ?? b).toMatchObject({ state: 'pending', attempts: 1, offset: '42' });
+      await ledger.markSent(ref, { genesysId: 'conv-2', attempts: 2 });
+      // Sent is final: a second replay of the same dead letter cannot reopen it.
+      expect(await ledger.reopen(input({ ...ref, owner: 'bridge-d' }), (a ?? b)?.owner)).toBeUndefined();
+      expect(await ledger.lookup(ref)).toMatchObject({ state: 'sent', genesysId: 'conv-2' });
+
+      // A render failure never claimed (no owner); and a failed record (its dead-letter write owed or made).
+      const unclaimed = { rule: 'r', idempotencyKey: 'orders/1/10' };
+      await ledger.markFailed(
+        { ...unclaimed, ...origin, offset: '10' },
+        { errorCode: 'TEMPLATE_VARIABLE_MISSING', reason: 'name is missing' },
+      );
+      expect(await ledger.reopen(input({ ...unclaimed, owner: 'bridge-b' }), undefined)).toMatchObject({
+        state: 'pending',
+        owner: 'bridge-b',
+      });
+      // Pending, in-doubt and unknown records are not failures: nothing to reopen.
+      expect(await ledger.reopen(input({ ...unclaimed, owner: 'bridge-c' }), 'bridge-b')).toBeUndefined();
+      expect(
+        await ledger.reopen(input({ rule: 'r', idempotencyKey: 'never', owner: 'bridge-b' }), undefined),
+      ).toBeUndefined();
+    });
+
     it('releases only its own pending record', async () => {
       const ref = { rule: 'r', idempotencyKey: 'release-me' };
       await ledger.begin(input({ ...ref, owner: 'bridge-a' }));
