@@ -66,6 +66,8 @@ export interface Config {
     readonly pauseProbeIntervalMs: number;
     readonly commitIntervalMs: number;
     readonly shutdownGraceMs: number;
+    /** After the grace: how long disconnecting from Kafka and closing the rest may take before the process exits. */
+    readonly shutdownCloseTimeoutMs: number;
   };
   readonly admin: {
     readonly host: string;
@@ -250,6 +252,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     name: 'SHUTDOWN_GRACE_MS',
     default: '10000',
     description: 'On SIGTERM/SIGINT, how long in-flight deliveries may run on before they are aborted.',
+  },
+  {
+    name: 'SHUTDOWN_CLOSE_TIMEOUT_MS',
+    default: '10000',
+    description:
+      'After the grace period, how long leaving Kafka (commit, leave the group) and closing the ledger, Redis and the admin server may take. The process exits at most SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_TIMEOUT_MS after the signal, with code 75 when this bound cut the stop short.',
   },
   {
     name: 'ADMIN_PORT',
@@ -443,6 +451,7 @@ export function loadConfig(env: Env = process.env): Config {
       pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS', 10, 3_600_000),
       commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS', 10, 600_000),
       shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS', 0, 3_600_000),
+      shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS', 1_000, 600_000),
     },
     admin: {
       host: reader.string('ADMIN_HOST'),

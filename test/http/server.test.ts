@@ -19,7 +19,13 @@ describe('admin server probes', () => {
     return get;
   }
 
-  const base: ProbeState = { crashed: undefined, joined: true, stopping: false, paused: undefined };
+  const base: ProbeState = {
+    crashed: undefined,
+    joined: true,
+    stopping: false,
+    disconnected: undefined,
+    paused: undefined,
+  };
 
   it('is alive and ready when in the group and not paused', async () => {
     const get = await serve(base);
@@ -44,6 +50,24 @@ describe('admin server probes', () => {
     expect(await (await serve({ ...base, joined: false }))('/readyz')).toMatchObject({
       status: 503,
       body: { code: 'NOT_IN_GROUP' },
+    });
+  });
+
+  it('is not ready while the broker is unreachable, unless stopping', async () => {
+    const disconnected = { reason: 'kafkajs lost the broker', since: new Date(0) };
+    expect(await (await serve({ ...base, joined: false, disconnected }))('/readyz')).toEqual({
+      status: 503,
+      body: {
+        ready: false,
+        code: 'KAFKA_UNREACHABLE',
+        message: 'kafkajs lost the broker',
+        since: '1970-01-01T00:00:00.000Z',
+      },
+    });
+    await server?.close();
+    expect(await (await serve({ ...base, disconnected, stopping: true }))('/readyz')).toMatchObject({
+      status: 503,
+      body: { code: 'STOPPING' },
     });
   });
 
