@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VARIABLES, loadConfig, loadKafkaConnectionConfig } from '../src/config.js';
 import { BridgeError } from '../src/errors.js';
+import { tempDir } from './support/temp.js';
 
 const valid = {
   KAFKA_BROKERS: 'localhost:9092, kafka-2:9092',
@@ -73,7 +73,7 @@ describe('loadConfig', () => {
   });
 
   it('reads a secret from a _FILE variable, trims the trailing newline, and never prints it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-config-'));
+    const dir = await tempDir('geb-config-');
     const file = join(dir, 'secret');
     await writeFile(file, 'from-file-secret\n');
     const { GENESYS_CLIENT_SECRET: _, ...env } = valid;
@@ -90,7 +90,7 @@ describe('loadConfig', () => {
   });
 
   it('reads Kafka TLS and SASL settings, with secrets wrapped', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-config-'));
+    const dir = await tempDir('geb-config-');
     const ca = join(dir, 'ca.pem');
     await writeFile(ca, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
     const config = loadConfig({

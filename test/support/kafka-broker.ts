@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -230,7 +230,12 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
       // already gone
     }
   };
-  process.once('exit', killGroup);
+  // A test process that dies without its teardown still leaves neither a broker nor its log directory behind.
+  const onExit = () => {
+    killGroup();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const launch = async () => {
     const started: ChildProcess = spawn(
       'sh',
@@ -254,7 +259,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     await waitUntilRefused(port);
   };
   const stop = async () => {
-    process.removeListener('exit', killGroup);
+    process.removeListener('exit', onExit);
     killGroup();
     await rm(dir, { recursive: true, force: true });
   };
