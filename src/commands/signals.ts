@@ -13,7 +13,6 @@ export function untilSignal(
 ): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
-    let code: number = EXIT.unclean;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: exiting at once');
@@ -21,10 +20,10 @@ export function untilSignal(
       }
       stopping = true;
       logger.info({ signal, boundMs }, 'signal received: shutting down');
+      const deadline = Date.now() + boundMs;
       const bound = setTimeout(() => {
-        if (code === EXIT.unclean) logger.error({ boundMs }, 'shutdown bound reached: exiting now');
-        else logger.warn({ boundMs }, 'stopped, but something kept the process alive: exiting now');
-        process.exit(code);
+        logger.error({ boundMs }, 'shutdown bound reached: exiting now');
+        process.exit(EXIT.unclean);
       }, boundMs);
       void stop()
         .then(
@@ -34,17 +33,27 @@ export function untilSignal(
             return EXIT.unclean;
           },
         )
-        .then((exitCode) => {
-          code = exitCode;
-          // From here the process exits as soon as nothing is left to run; the timer only ends a straggler.
-          bound.unref();
-          resolve(exitCode);
+        .then((code) => {
+          clearTimeout(bound);
+          // The process ends once nothing is left to run; a kafkajs restart already under way when the stop began
+          // (its connection retries) is not waited for.
+          setTimeout(
+            () => {
+              logger.debug('stopped; exiting without waiting for what kafkajs still retries');
+              process.exit(code);
+            },
+            Math.max(0, Math.min(LINGER_MS, deadline - Date.now())),
+          ).unref();
+          resolve(code);
         });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
 }
+
+/** After a stop, how long the process may take to end on its own before it is ended. */
+const LINGER_MS = 1_000;
 
 /**
  * Exit codes, after BSD sysexits where one fits. `unclean` (EX_TEMPFAIL): the stop did not finish within the shutdown

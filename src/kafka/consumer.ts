@@ -217,7 +217,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
   const reconcileFetching = () => {
-    if (!running) return;
+    // While kafkajs restarts the consumer it has no group to pause or resume partitions of (it throws).
+    if (!running || disconnected) return;
     const pause: string[] = [];
     const resume: string[] = [];
     for (const id of scheduler.partitions) {
@@ -288,6 +289,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     const { error, restart } = event.payload;
     if (restart) {
       options.metrics?.consumerRestarts.inc();
+      // The restarted consumer starts with nothing paused; GROUP_JOIN then pauses again what must be.
+      fetchPaused.clear();
       disconnected ??= {
         reason: `kafkajs lost the broker and restarts the consumer (${error.name}: ${error.message.split('\n', 1)[0] ?? ''})`,
         since: new Date(),

@@ -101,7 +101,6 @@ rules:
     );
     void child.stop('SIGTERM');
     const code = await Promise.race([child.exited, outlived]);
-    console.log(`TERMINATE code=${String(code)} elapsedMs=${Date.now() - sent}`, child.output().split("\n").filter((l) => /warn|"level":40|"level":50|stopp|shutdown/.test(l)).slice(-12).join("\n"));
     return { code, elapsedMs: Date.now() - sent };
   };
 
