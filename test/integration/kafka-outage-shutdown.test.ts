@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenesysSimulator } from '../../src/simulator/server.js';
 import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
@@ -137,8 +137,22 @@ rules:
     expect(child.output()).not.toContain('a shutdown step failed');
   });
 
-  it('SIGTERM at the moment the broker stops: exits within the bound', async () => {
+  it('SIGTERM at the moment the broker stops, a delivery in flight: exits within the bound', async () => {
+    // Slow enough that the stop still waits for it when the broker is gone: the final commit and the LeaveGroup then
+    // meet a dead broker, which kafkajs retries.
+    await simulator?.close();
+    simulator = await GenesysSimulator.start({ latencyMs: 1_500 });
     const child = await start();
+    const producer = new Kafka({ brokers: [broker?.brokers ?? ''], logLevel: logLevel.NOTHING }).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: JSON.stringify({ email: 'a@shop.example' }) }] });
+    await producer.disconnect();
+    await waitFor(() => (simulator?.maxConcurrentApiCalls ?? 0) >= 1, {
+      timeoutMs: 30_000,
+      what: 'a delivery in flight',
+    });
     const { code, elapsedMs } = (await Promise.all([terminate(child), broker?.halt()]))[0];
     expect(code, child.output()).not.toBe('outlived');
     expect([0, 75], child.output()).toContain(code);
