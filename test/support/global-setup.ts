@@ -20,7 +20,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return checkTemp;
   }
   const started = Date.now();
-  const broker = await startKafkaBroker({ log: (line) => console.log(line) });
+  const broker = await startKafkaBroker({ log: (line) => console.log(line) }).catch(
+    async (error: unknown) => {
+      await checkTemp();
+      throw error;
+    },
+  );
   console.log(`Kafka broker started on ${broker.brokers} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   project.provide('kafkaBrokers', broker.brokers);
   return async () => {
