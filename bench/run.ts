@@ -6,8 +6,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { Kafka, Partitioners, logLevel, type Admin } from 'kafkajs';
 import { AGENTLESS_EMAIL_PATH } from '../src/genesys/actions.js';
 import { GenesysSimulator, type SimulatorOptions } from '../src/simulator/server.js';
 import { startKafkaBroker } from '../test/support/kafka-broker.js';
+import { removeTempDirsOnExit, tempDir } from '../test/support/temp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
@@ -455,7 +456,7 @@ async function bridge(
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
       // A fresh ledger per run: the bench's topics start at offset 0 each time.
-      LEDGER_URL: join(await mkdtemp(join(tmpdir(), 'geb-bench-ledger-')), 'deliveries.jsonl'),
+      LEDGER_URL: join(await tempDir('geb-bench-ledger-'), 'deliveries.jsonl'),
       ...genesysEnv('http://127.0.0.1:9'),
       ...env,
     },
@@ -610,7 +611,7 @@ function manyRules(topics: string[], count: number): string {
 }
 
 async function rulesFile(text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'geb-bench-'));
+  const dir = await tempDir('geb-bench-');
   const file = join(dir, 'rules.yaml');
   await writeFile(file, text);
   return file;
@@ -662,6 +663,9 @@ async function saveToDocs(table: string, seconds: number): Promise<void> {
   log(`results written to ${file}`);
 }
 
+// The bench's rules and ledger folders go when it exits, also on an error or Ctrl-C (exit handlers run then).
+removeTempDirsOnExit();
+process.once('SIGINT', () => process.exit(130));
 main().then(
   () => process.exit(0),
   (error: unknown) => {

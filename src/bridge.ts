@@ -31,6 +31,8 @@ export interface BridgeOptions {
   readonly retryPolicy?: RetryPolicy;
   /** How long in-flight Genesys calls may run on after a stop was asked for (default: SHUTDOWN_GRACE_MS). */
   readonly shutdownGraceMs?: number;
+  /** After the grace, how long leaving Kafka and closing the rest may take (default: SHUTDOWN_CLOSE_TIMEOUT_MS). */
+  readonly shutdownCloseTimeoutMs?: number;
   /** kafkajs gave up on the consumer: by default the process exits non-zero. */
   readonly onCrash?: (error: Error) => void;
 }
@@ -45,8 +47,14 @@ export interface Bridge {
   reloadRules(): Promise<boolean>;
   /** The delivery history; also served on the admin server's /deliveries. */
   readonly ledger: Ledger;
-  /** Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group. */
-  close(): Promise<void>;
+  /**
+   * Ordered and idempotent: stop fetching, let in-flight calls finish (up to the grace), commit, leave the group, close
+   * the rest. Resolves within `shutdownBoundMs`: `clean` is false when a step did not finish within it (it is left
+   * behind, and the process should exit rather than wait for it) or failed.
+   */
+  close(): Promise<{ readonly clean: boolean }>;
+  /** The grace period plus the close timeout: the longest a stop takes. */
+  readonly shutdownBoundMs: number;
 }
 
 /** Wires the stages together and joins the consumer group. The one place that owns the bridge's resources. */
@@ -172,7 +180,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     port: config.admin.port,
     routes: {
       ...probeRoutes(() => ({
-        ...(consumer?.state() ?? { joined: false, stopping: false, crashed: undefined }),
+        ...(consumer?.state() ?? {
+          joined: false,
+          stopping: false,
+          crashed: undefined,
+          disconnected: undefined,
+        }),
         paused: health.paused,
       })),
       '/metrics': async () => {
@@ -240,28 +253,64 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   reloader.start();
   process.on('SIGHUP', onHangup);
 
-  let closing: Promise<void> | undefined;
+  const graceMs = options.shutdownGraceMs ?? config.delivery.shutdownGraceMs;
+  const closeTimeoutMs = options.shutdownCloseTimeoutMs ?? config.delivery.shutdownCloseTimeoutMs;
+  let closing: Promise<{ clean: boolean }> | undefined;
   const close = async () => {
     logger.info('stopping: no new events are taken; in-flight deliveries may finish');
+    const deadline = Date.now() + graceMs + closeTimeoutMs;
+    const kafkaDeadline = deadline - Math.min(LOCAL_RESERVE_MS, closeTimeoutMs / 4);
+    let clean = true;
+    /**
+     * Waits for one step of the stop until the deadline, then goes on without it: a broker that went away must not
+     * hold the stop (kafkajs retries a commit or a LeaveGroup for minutes). The Kafka steps leave a reserve of the bound
+     * to the local ones after them (a socket, a file, a pool: quick).
+     */
+    const step = async (what: string, work: () => Promise<unknown>, until: number) => {
+      const ms = Math.max(until - Date.now(), 0);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        work().then(
+          () => 'done' as const,
+          (error: unknown) => {
+            logger.warn({ err: error, step: what }, 'a shutdown step failed; going on');
+            return 'failed' as const;
+          },
+        ),
+        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms))),
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'timeout')
+        logger.warn(
+          { step: what, boundMs: graceMs + closeTimeoutMs },
+          'shutdown bound reached: not waiting for this step',
+        );
+      if (outcome !== 'done') clean = false;
+    };
     process.off('SIGHUP', onHangup);
     reloader.stop();
     stopWaits.abort();
-    try {
-      await running.stop({
-        graceMs: options.shutdownGraceMs ?? config.delivery.shutdownGraceMs,
-        onGraceOver: () => stopCalls.abort(),
-      });
-      await deadLetters.disconnect();
-      await limiter.close();
-      await connections.close();
-    } finally {
-      stopCalls.abort();
-      await admin.close();
-      clearInterval(expiry);
-      // Last: in-flight deliveries record their outcome until the consumer has stopped.
-      await ledger.close();
-    }
-    logger.info('stopped');
+    await step(
+      'consumer',
+      () =>
+        running.stop({
+          graceMs,
+          unwindMs: Math.min(UNWIND_MS, closeTimeoutMs / 2),
+          onGraceOver: () => stopCalls.abort(),
+        }),
+      kafkaDeadline,
+    );
+    stopCalls.abort();
+    await step('dead-letter producer', () => deadLetters.disconnect(), kafkaDeadline);
+    await step('rate-limit store', () => limiter.close(), deadline);
+    await step('Genesys connections', () => connections.close(), deadline);
+    await step('admin server', () => admin.close(), deadline);
+    clearInterval(expiry);
+    // Last: in-flight deliveries record their outcome until the consumer has stopped.
+    await step('ledger', () => ledger.close(), deadline);
+    if (clean) logger.info('stopped');
+    else logger.warn('stopped, but not cleanly: events not committed are redelivered on restart');
+    return { clean };
   };
   return {
     health,
@@ -270,6 +319,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     adminUrl: admin.url,
     reloadRules: () => reloader.reload('asked'),
     ledger,
+    shutdownBoundMs: graceMs + closeTimeoutMs,
     close() {
       closing ??= close();
       return closing;
@@ -278,4 +328,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 }
 
 const DAY_MS = 86_400_000;
+/** After the grace, aborted deliveries get at most this long to unwind before the consumer leaves anyway. */
+const UNWIND_MS = 5_000;
+/** The part of the shutdown bound kept for closing local resources after leaving Kafka. */
+const LOCAL_RESERVE_MS = 2_000;
 const EXPIRE_EVERY_MS = 3_600_000;

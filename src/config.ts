@@ -71,6 +71,8 @@ export interface Config {
     readonly pauseProbeIntervalMs: number;
     readonly commitIntervalMs: number;
     readonly shutdownGraceMs: number;
+    /** After the grace: how long disconnecting from Kafka and closing the rest may take before the process exits. */
+    readonly shutdownCloseTimeoutMs: number;
   };
   readonly admin: {
     readonly host: string;
@@ -505,6 +507,16 @@ export const SETTINGS: readonly Setting[] = [
     default: '10000',
     description: 'On SIGTERM/SIGINT, how long in-flight deliveries may run on before they are aborted.',
   },
+  {
+    name: 'SHUTDOWN_CLOSE_TIMEOUT_MS',
+    group: 'delivery',
+    kind: 'integer',
+    min: 1_000,
+    max: 600_000,
+    default: '10000',
+    description:
+      'After the grace period, how long leaving Kafka (commit, leave the group) and closing the ledger, Redis and the admin server may take. The process exits at most SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_TIMEOUT_MS after the signal, with code 75 when this bound cut the stop short.',
+  },
   // Ledger
   {
     name: 'LEDGER_URL',
@@ -698,6 +710,7 @@ export function loadConfig(env: Env = process.env): Config {
       pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
       commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
       shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
+      shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS'),
     },
     admin: {
       host: reader.string('ADMIN_HOST'),

@@ -1,9 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { topicFilter } from '../src/kafka/topic-filter.js';
+import { tempDir } from './support/temp.js';
 
 const valid = {
   KAFKA_BROKERS: 'localhost:9092',
@@ -21,7 +21,7 @@ describe('schema registry configuration', () => {
   });
 
   it('reads URL, Basic credentials (password kept secret) and TLS files', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-tls-'));
+    const dir = await tempDir('geb-tls-');
     await writeFile(join(dir, 'ca.pem'), 'CA-PEM');
     const config = loadConfig({
       ...valid,

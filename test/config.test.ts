@@ -204,6 +204,7 @@ describe('loadConfig', () => {
       pauseProbeIntervalMs: 15_000,
       commitIntervalMs: 1000,
       shutdownGraceMs: 10_000,
+      shutdownCloseTimeoutMs: 10_000,
     });
     expect(loadConfig(valid).admin).toEqual({ host: '0.0.0.0', port: 8080 });
     const config = loadConfig({ ...valid, PARTITION_MAX_IN_FLIGHT: '2', ADMIN_PORT: '0' });

@@ -31,6 +31,13 @@ export async function runCommand(): Promise<number> {
     return isBridgeError(error) && error.disposition === 'fatal' ? EXIT.config : EXIT.failure;
   }
   // Spans still buffered are flushed after the bridge stopped, so the last deliveries' traces are not lost.
-  await untilSignal(logger, () => bridge.close().finally(() => tracing.shutdown()));
-  return EXIT.ok;
+  return untilSignal(
+    logger,
+    async () => {
+      const outcome = await bridge.close();
+      await tracing.shutdown();
+      return outcome;
+    },
+    bridge.shutdownBoundMs,
+  );
 }

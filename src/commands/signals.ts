@@ -1,7 +1,16 @@
 import type { Logger } from '../telemetry/logger.js';
 
-/** Resolves after the first SIGTERM/SIGINT has run `stop`; a second signal exits at once. */
-export function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
+/**
+ * Resolves with the exit code once the first SIGTERM/SIGINT has run `stop`: 0 when the stop was clean, EXIT.unclean
+ * when it was not. A second signal exits at once (130). However the stop goes, the process exits `boundMs` after the
+ * first signal at the latest: a client left behind (kafkajs reconnecting to a broker that is gone) must not keep a
+ * stopped bridge alive.
+ */
+export function untilSignal(
+  logger: Logger,
+  stop: () => Promise<{ readonly clean: boolean }>,
+  boundMs: number,
+): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -10,12 +19,33 @@ export function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<
         process.exit(130);
       }
       stopping = true;
-      logger.info({ signal }, 'signal received: shutting down');
-      stop().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exitCode = 1;
-        resolve();
-      });
+      logger.info({ signal, boundMs }, 'signal received: shutting down');
+      const deadline = Date.now() + boundMs;
+      const bound = setTimeout(() => {
+        logger.error({ boundMs }, 'shutdown bound reached: exiting now');
+        process.exit(EXIT.unclean);
+      }, boundMs);
+      void stop()
+        .then(
+          ({ clean }) => (clean ? EXIT.ok : EXIT.unclean),
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            return EXIT.unclean;
+          },
+        )
+        .then((code) => {
+          clearTimeout(bound);
+          // The process ends once nothing is left to run; a kafkajs restart already under way when the stop began
+          // (its connection retries) is not waited for.
+          setTimeout(
+            () => {
+              logger.debug('stopped; exiting without waiting for what kafkajs still retries');
+              process.exit(code);
+            },
+            Math.max(0, Math.min(LINGER_MS, deadline - Date.now())),
+          ).unref();
+          resolve(code);
+        });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -45,5 +75,11 @@ export function toggleDebugOnSignal(logger: Logger, configured: string): () => v
   return () => process.off('SIGUSR2', onSignal);
 }
 
-/** Exit codes, after BSD sysexits where one fits. */
-export const EXIT = { ok: 0, failure: 1, usage: 64, software: 70, config: 78 } as const;
+/** After a stop, how long the process may take to end on its own before it is ended. */
+const LINGER_MS = 1_000;
+
+/**
+ * Exit codes, after BSD sysexits where one fits. `unclean` (EX_TEMPFAIL): the stop did not finish within the shutdown
+ * bound (or a step of it failed): offsets not committed are redelivered on the next start.
+ */
+export const EXIT = { ok: 0, failure: 1, usage: 64, software: 70, unclean: 75, config: 78 } as const;

@@ -9,6 +9,8 @@ export interface ProbeState {
   /** A member of the consumer group with an assignment. */
   readonly joined: boolean;
   readonly stopping: boolean;
+  /** kafkajs lost the broker and restarts the consumer until it is back. */
+  readonly disconnected: { readonly reason: string; readonly since: Date } | undefined;
   /** Delivery paused on a systemic failure. */
   readonly paused: PauseReason | undefined;
 }
@@ -17,6 +19,7 @@ export interface ProbeState {
  * Reasons /readyz gives besides the error code of a pause. Stable: alerts may match on them.
  * `NOT_IN_GROUP`: not (yet, or not while rebalancing) a member of the consumer group.
  * `STOPPING`: shutting down.
+ * `KAFKA_UNREACHABLE` (an error code): kafkajs lost the broker and restarts the consumer until it answers again.
  */
 export type ReadinessCode = ErrorCode | 'NOT_IN_GROUP' | 'STOPPING';
 
@@ -33,13 +36,14 @@ export function probeRoutes(state: () => ProbeState): Record<string, Route> {
         : { status: 200, body: { status: 'alive' } };
     },
     '/readyz': () => {
-      const { crashed, joined, stopping, paused } = state();
+      const { crashed, joined, stopping, disconnected, paused } = state();
       const notReady = (code: ReadinessCode, message: string, since?: Date) => ({
         status: 503,
         body: { ready: false, code, message, ...(since && { since: since.toISOString() }) },
       });
       if (crashed) return notReady('KAFKA_CONSUMER_CRASHED', crashed.message);
       if (stopping) return notReady('STOPPING', 'shutting down');
+      if (disconnected) return notReady('KAFKA_UNREACHABLE', disconnected.reason, disconnected.since);
       if (paused) return notReady(paused.code, paused.message, paused.since);
       if (!joined)
         return notReady('NOT_IN_GROUP', 'not a member of the consumer group (joining or rebalancing)');

@@ -65,11 +65,18 @@ export interface ConsumerState {
   readonly stopping: boolean;
   /** Set when the consumer died for good. */
   readonly crashed: Error | undefined;
+  /** Set while kafkajs has given up on the broker for now and restarts the consumer; cleared on joining again. */
+  readonly disconnected: { readonly reason: string; readonly since: Date } | undefined;
 }
 
 export interface StopOptions {
   /** How long in-flight deliveries may run on. */
   readonly graceMs: number;
+  /**
+   * How long aborted deliveries may unwind after the grace (default 5 s); the caller bounds the commit and the
+   * disconnect that follow.
+   */
+  readonly unwindMs?: number;
   /** Called when the grace period is over and deliveries are still running: abort them. */
   readonly onGraceOver: () => void;
 }
@@ -111,6 +118,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     // With every partition paused, kafkajs sleeps this long before it looks again: a resumed partition would idle
     // for up to kafkajs' default 5 s. 1 s is still a long poll (the Java client's default is 0.5 s).
     maxWaitTimeInMs: 1_000,
+    retry: {
+      retries: 5,
+      // kafkajs restarts a consumer that lost the broker, on a timer, forever; once stopping, a restart would rejoin
+      // the group with a pipeline that no longer runs (and keep the process alive).
+      restartOnFailure: () => Promise.resolve(!stopping),
+    },
   });
   const scheduler = new Scheduler<PreparedEvent>(options.limits);
   const fetchPaused = new Set<string>();
@@ -120,6 +133,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   let joined = false;
   let stopping = false;
   let crashed: Error | undefined;
+  let disconnected: ConsumerState['disconnected'];
 
   const noHeartbeatNeeded = () => Promise.resolve();
 
@@ -203,7 +217,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   /** Pauses fetching where nothing new may start or there is no room; resumes it where there is room again. */
   const reconcileFetching = () => {
-    if (!running) return;
+    // While kafkajs restarts the consumer it has no group to pause or resume partitions of (it throws).
+    if (!running || disconnected) return;
     const pause: string[] = [];
     const resume: string[] = [];
     for (const id of scheduler.partitions) {
@@ -272,10 +287,23 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   consumer.on(consumer.events.CRASH, (event) => {
     const { error, restart } = event.payload;
-    if (!restart) {
-      crashed = error;
-      options.onCrash(error);
+    if (restart) {
+      options.metrics?.consumerRestarts.inc();
+      // The restarted consumer starts with nothing paused; GROUP_JOIN then pauses again what must be.
+      fetchPaused.clear();
+      disconnected ??= {
+        reason: `kafkajs lost the broker and restarts the consumer (${error.name}: ${error.message.split('\n', 1)[0] ?? ''})`,
+        since: new Date(),
+      };
+      return;
     }
+    // Stopping turns every restart down (restartOnFailure): that is the stop going on, not a crash to exit on.
+    if (stopping) {
+      logger.info({ err: error }, 'the Kafka consumer gave up while stopping; it is not restarted');
+      return;
+    }
+    crashed = error;
+    options.onCrash(error);
   });
   consumer.on(consumer.events.REBALANCING, () => {
     joined = false;
@@ -301,6 +329,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
     for (const id of assigned) scheduler.assign(id);
     joined = true;
+    disconnected = undefined;
     logger.info({ groupId, memberId: event.payload.memberId, assignment }, 'joined consumer group');
     reconcileFetching();
   });
@@ -388,8 +417,15 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     });
 
   let stopped: Promise<void> | undefined;
-  const stop = async ({ graceMs, onGraceOver }: StopOptions) => {
+  const stop = async ({ graceMs, onGraceOver, unwindMs = UNWIND_MS }: StopOptions) => {
     stopping = true;
+    // A restart kafkajs has already scheduled would rejoin the group during the grace: cancel it now (stop() clears
+    // kafkajs' restart timer; restartOnFailure turns down any later one). A consumer that is running keeps running
+    // until the grace is over, so that the final commit is still accepted.
+    if (disconnected)
+      void consumer
+        .stop()
+        .catch((error: unknown) => logger.debug({ err: error }, 'cancelling the restart failed'));
     scheduler.drain();
     reconcileFetching();
     pump();
@@ -399,7 +435,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         'grace period over: aborting deliveries still running (they are redelivered)',
       );
       onGraceOver();
-      await untilIdle(UNWIND_MS);
+      await untilIdle(unwindMs);
     }
     clearInterval(commitTimer);
     for (const entry of scheduler.queued()) entry.message.drop();
@@ -414,7 +450,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   return {
     consumer,
-    state: () => ({ joined, stopping, crashed }),
+    state: () => ({ joined, stopping, crashed, disconnected }),
     stop(stopOptions) {
       stopped ??= stop(stopOptions);
       return stopped;

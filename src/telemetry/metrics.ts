@@ -100,6 +100,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly consumerRestarts = new Counter({
+    name: 'geb_kafka_consumer_restarts_total',
+    help: 'Times kafkajs gave up on the consumer (broker unreachable, say) and scheduled a restart.',
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'geb_' });
   }

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/temp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -21,7 +21,7 @@ function gebWith(env: NodeJS.ProcessEnv, ...args: string[]) {
 }
 
 async function files(entries: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'geb-rules-cmd-'));
+  const dir = await tempDir('geb-rules-cmd-');
   for (const [name, text] of Object.entries(entries)) {
     await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFile(join(dir, name), text);

@@ -21,7 +21,13 @@ describe('admin server probes', () => {
     return get;
   }
 
-  const base: ProbeState = { crashed: undefined, joined: true, stopping: false, paused: undefined };
+  const base: ProbeState = {
+    crashed: undefined,
+    joined: true,
+    stopping: false,
+    disconnected: undefined,
+    paused: undefined,
+  };
 
   it('is alive and ready when in the group and not paused', async () => {
     const get = await serve(base);
@@ -49,6 +55,24 @@ describe('admin server probes', () => {
     });
   });
 
+  it('is not ready while the broker is unreachable, unless stopping', async () => {
+    const disconnected = { reason: 'kafkajs lost the broker', since: new Date(0) };
+    expect(await (await serve({ ...base, joined: false, disconnected }))('/readyz')).toEqual({
+      status: 503,
+      body: {
+        ready: false,
+        code: 'KAFKA_UNREACHABLE',
+        message: 'kafkajs lost the broker',
+        since: '1970-01-01T00:00:00.000Z',
+      },
+    });
+    await server?.close();
+    expect(await (await serve({ ...base, disconnected, stopping: true }))('/readyz')).toMatchObject({
+      status: 503,
+      body: { code: 'STOPPING' },
+    });
+  });
+
   it('is not alive once the consumer crashed for good', async () => {
     const get = await serve({ ...base, crashed: new Error('The group coordinator is not available') });
     expect(await get('/healthz')).toMatchObject({ status: 503, body: { code: 'KAFKA_CONSUMER_CRASHED' } });
@@ -71,7 +95,13 @@ describe('admin server /deliveries token', () => {
       host: '127.0.0.1',
       port: 0,
       routes: {
-        ...probeRoutes(() => ({ crashed: undefined, joined: true, stopping: false, paused: undefined })),
+        ...probeRoutes(() => ({
+          crashed: undefined,
+          joined: true,
+          stopping: false,
+          paused: undefined,
+          disconnected: undefined,
+        })),
         '/metrics': () => ({ status: 200, body: '# metrics\n' }),
         '/deliveries': bearerProtected(token, history, { variable: 'ADMIN_TOKEN' }),
       },

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
@@ -8,6 +7,7 @@ import { GenesysSimulator } from '../../src/simulator/server.js';
 import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import { readDocExamples, type DocExample } from '../support/docs-examples.js';
 import { brokers, committedOffsets, kafka, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { tempDir } from '../support/temp.js';
 
 const DOC_TOPIC = 'shop.orders';
 
@@ -97,7 +97,7 @@ describe('every example of docs/rules.md: `geb rules test` prints exactly what t
   let running: InProcessBridge;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'geb-docs-'));
+    dir = await tempDir('geb-docs-');
     for (const [i, example] of examples.entries()) {
       await writeFiles(join(dir, `ex${i}`), {
         ...example.files,

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
@@ -10,6 +9,7 @@ import { GenesysSimulator } from '../../src/simulator/server.js';
 import { spawnBridge, startTestBridge, writeRulesFile, simulatorEnv } from '../support/bridge.js';
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 import { uniqueName, waitFor } from '../support/kafka.js';
+import { tempDir } from '../support/temp.js';
 
 const run = promisify(execFile);
 const USER = { name: 'geb-bridge', password: 'scram-Pa55word-never-printed' };
@@ -111,7 +111,7 @@ describe('secured Kafka connections (a broker with SASL/SCRAM and TLS listeners)
   const topic = uniqueName('secure.orders');
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-tls-'));
+    const dir = await tempDir('geb-tls-');
     const certs = await makeCertificates(dir);
     caFile = certs.caPem;
     broker = await startKafkaBroker({
@@ -202,7 +202,7 @@ rules:
       `version: 1\nrules:\n  - name: r\n    topics: [${topic}]\n    action:\n      agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ email }}" }, text: x }\n`,
     );
     const wrong = 'Wrong-scram-password-xyz';
-    const passwordFile = join(await mkdtemp(join(tmpdir(), 'geb-pw-')), 'password');
+    const passwordFile = join(await tempDir('geb-pw-'), 'password');
     await writeFile(passwordFile, `${wrong}\n`);
     const child = spawnBridge({
       KAFKA_BROKERS: broker.listeners['SASL_PLAINTEXT'] ?? '',

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../../src/rules/rules-file.js';
@@ -8,6 +7,7 @@ import { templateScope } from '../../src/rules/template.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { LogCapture } from '../support/bridge.js';
 import { waitFor } from '../support/kafka.js';
+import { tempDir } from '../support/temp.js';
 
 const RULES = `version: 1
 rules:
@@ -24,7 +24,7 @@ let reloader: RulesReloader | undefined;
 afterEach(() => reloader?.stop());
 
 async function setUp(watchIntervalMs: number) {
-  const dir = await mkdtemp(join(tmpdir(), 'geb-reload-'));
+  const dir = await tempDir('geb-reload-');
   await mkdir(join(dir, 'templates'));
   await writeFile(join(dir, 'templates', 'shipped.html'), '<p>one {{ n }}</p>');
   const file = join(dir, 'rules.yaml');

@@ -1,8 +1,6 @@
 import { DEFAULT_SIMULATOR_CLIENT } from '../../src/simulator/server.js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +8,7 @@ import { startBridge, type Bridge } from '../../src/bridge.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/delivery/retry-policy.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { tempDir, tempDirSync } from './temp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -43,7 +42,7 @@ export function simulatorEnv(
 }
 
 export async function writeRulesFile(yaml: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'geb-rules-'));
+  const dir = await tempDir('geb-rules-');
   const file = join(dir, 'rules.yaml');
   await writeFile(file, yaml);
   return file;
@@ -51,7 +50,7 @@ export async function writeRulesFile(yaml: string): Promise<string> {
 
 /** A ledger file of its own for each bridge a test starts, unless the test names one (LEDGER_URL). */
 export function tempLedgerFile(): string {
-  return join(mkdtempSync(join(tmpdir(), 'geb-ledger-')), 'deliveries.jsonl');
+  return join(tempDirSync('geb-ledger-'), 'deliveries.jsonl');
 }
 
 /** Captures the JSON log lines a bridge writes. */

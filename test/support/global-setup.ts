@@ -2,6 +2,7 @@ import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startApicurio } from './apicurio-registry.js';
 import { startKafkaBroker } from './kafka-broker.js';
+import { isolateTempDir } from './temp.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +19,8 @@ const log = (line: string) => console.log(line);
  * SCHEMA_REGISTRY_URL names one (e.g. `docker compose up kafka schema-registry`).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // First, so that the run fails when a test leaves a temp folder behind (checked last, in the teardown).
+  const checkTemp = await isolateTempDir();
   const started = Date.now();
   for (const name of ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL']) {
     if (process.env[name]) console.log(`using the one in ${name}: ${process.env[name]}`);
@@ -30,7 +33,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ? undefined
       : startApicurio({ log }).then((r) => timed(`Apicurio Registry ${r.version}`, r)),
   ]);
-  const stop = () => Promise.all([ready(kafka)?.stop(), ready(registry)?.stop()]).then(() => {});
+  const stop = () => Promise.all([ready(kafka)?.stop(), ready(registry)?.stop()]).then(() => checkTemp());
   if (kafka.status === 'rejected' || registry.status === 'rejected') {
     await stop();
     throw kafka.status === 'rejected' ? kafka.reason : (registry as PromiseRejectedResult).reason;

@@ -5,9 +5,9 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,11 @@ export interface KafkaBroker {
   readonly listeners: Readonly<Record<string, string>>;
   /** The broker's own log, for a failing test to print. */
   readonly logFile: string;
+  /** Kills the broker (SIGKILL, as a crash or a lost machine would) and resolves once its port refuses connections. */
+  halt(): Promise<void>;
+  /** Starts a halted broker again on the same ports and log directory; resolves once it serves metadata. */
+  restart(): Promise<void>;
+  /** Kills the broker and removes its log directory. */
   stop(): Promise<void>;
 }
 
@@ -207,6 +212,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     throw new Error(`formatting the KRaft log directory failed (is Java 17+ installed?): ${error.message}`);
   });
 
+  const brokers = `127.0.0.1:${port}`;
   // The wrapper shell keeps the broker from outliving us: it kills java when our process is gone, however we died.
   const watchdog = [
     '"$@" &',
@@ -215,41 +221,74 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     `while kill -0 ${process.pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done`,
     'kill -KILL $child 2>/dev/null',
   ].join('\n');
-  const child: ChildProcess = spawn(
-    'sh',
-    ['-c', watchdog, 'kafka-watchdog', java, ...jvm, 'kafka.Kafka', config],
-    {
-      detached: true,
-      stdio: ['ignore', 'ignore', 'ignore'],
-    },
-  );
-  child.unref();
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
   const killGroup = () => {
     try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      if (child?.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     } catch {
       // already gone
     }
   };
-  process.once('exit', killGroup);
-
-  const brokers = `127.0.0.1:${port}`;
+  // A test process that dies without its teardown still leaves neither a broker nor its log directory behind.
+  const onExit = () => {
+    killGroup();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  const launch = async () => {
+    const started: ChildProcess = spawn(
+      'sh',
+      ['-c', watchdog, 'kafka-watchdog', java, ...jvm, 'kafka.Kafka', config],
+      { detached: true, stdio: ['ignore', 'ignore', 'ignore'] },
+    );
+    child = started;
+    started.unref();
+    let gone = false;
+    exited = new Promise((resolveExit) =>
+      started.once('exit', () => {
+        gone = true;
+        resolveExit();
+      }),
+    );
+    await waitUntilServing(brokers, () => gone, logFile);
+  };
+  const halt = async () => {
+    killGroup();
+    await exited;
+    await waitUntilRefused(port);
+  };
   const stop = async () => {
-    process.removeListener('exit', killGroup);
+    process.removeListener('exit', onExit);
     killGroup();
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitUntilServing(brokers, () => exited, logFile);
+    await launch();
   } catch (error) {
     await stop();
     throw error;
   }
-  return { brokers, listeners: extra, logFile, stop };
+  return { brokers, listeners: extra, logFile, halt, restart: launch, stop };
+}
+
+/** Resolves once nothing accepts connections on the port (a killed JVM's sockets close with the process). */
+async function waitUntilRefused(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const accepted = await new Promise<boolean>((resolveProbe) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolveProbe(true);
+      });
+      socket.once('error', () => resolveProbe(false));
+    });
+    if (!accepted) return;
+    if (Date.now() > deadline)
+      throw new Error(`port ${port} still accepts connections 30 s after the broker was killed`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A random 16-byte cluster id in Kafka's base64url form (it may start with "-": pass it as --cluster-id=ID). */

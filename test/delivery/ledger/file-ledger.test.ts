@@ -1,12 +1,12 @@
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileLedger } from '../../../src/delivery/ledger/file-ledger.js';
 import { ledgerContract } from './contract.js';
+import { tempDir } from '../../support/temp.js';
 
 ledgerContract('embedded file', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
+  const dir = await tempDir('geb-ledger-');
   const path = join(dir, 'deliveries.jsonl');
   return {
     open: () => Promise.resolve(FileLedger.open(path)),
@@ -18,7 +18,7 @@ describe('embedded file ledger', () => {
   const origin = { topic: 't', partition: 0, offset: '1', key: null, owner: 'o' };
 
   it('ignores a line torn by a crash mid-write and compacts the file on open', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
+    const dir = await tempDir('geb-ledger-');
     const path = join(dir, 'deliveries.jsonl');
     const ledger = FileLedger.open(path);
     await ledger.begin({ rule: 'r', idempotencyKey: 'a', ...origin });
@@ -36,7 +36,7 @@ describe('embedded file ledger', () => {
   });
 
   it('writes concurrent changes in shared batches, every one of them durable', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
+    const dir = await tempDir('geb-ledger-');
     const path = join(dir, 'deliveries.jsonl');
     const ledger = FileLedger.open(path);
     await Promise.all(
@@ -60,7 +60,7 @@ describe('embedded file ledger', () => {
   });
 
   it('refuses a second writer while the first lives, and takes over a lock left by a dead process', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'geb-ledger-'));
+    const dir = await tempDir('geb-ledger-');
     const path = join(dir, 'deliveries.jsonl');
     const ledger = FileLedger.open(path);
     expect(() => FileLedger.open(path)).toThrow(/already open/);
