@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { BridgeError } from './errors.js';
-import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './genesys/regions.js';
+import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './regions.js';
 import { invalidAllowedHosts, parseAllowedHosts } from './rules/connection.js';
 import { Secret, maskUrlCredentials } from './secret.js';
+import type { KafkaSecurity, SaslMechanism } from './kafka/connection.js';
+
+export type { KafkaSecurity, SaslMechanism };
 
 /**
  * Configuration comes from environment variables only, parsed once at start-up into a frozen object.
@@ -98,30 +101,6 @@ export interface SchemaRegistryConfig {
   readonly ca: string | undefined;
   readonly cert: string | undefined;
   readonly key: Secret | undefined;
-}
-
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
-
-/** How the bridge (consumer, dead-letter producer, replay) authenticates to Kafka and protects the connection. */
-export interface KafkaSecurity {
-  readonly protocol: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-  /** Present with SSL and SASL_SSL. */
-  readonly tls?: {
-    /** PEM certificates to trust instead of the system's CAs. */
-    readonly ca?: string;
-    /** PEM client certificate and key, for brokers that require mutual TLS. */
-    readonly cert?: string;
-    readonly key?: Secret;
-    readonly keyPassword?: Secret;
-    /** Whether the broker's certificate must name the host connected to (on unless turned off). */
-    readonly verifyHostname: boolean;
-  };
-  /** Present with SASL_PLAINTEXT and SASL_SSL. */
-  readonly sasl?: {
-    readonly mechanism: SaslMechanism;
-    readonly username: string;
-    readonly password: Secret;
-  };
 }
 
 /** What a setting's raw value is; the parser and the generated docs both read it from the row. */

@@ -1,4 +1,4 @@
-import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from '../genesys/regions.js';
+import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from '../regions.js';
 import { Secret } from '../secret.js';
 
 /** A named Genesys OAuth client declared in the rules file (`connections:`), resolved against the environment. */

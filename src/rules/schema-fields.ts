@@ -2,7 +2,21 @@ import avro from 'avsc';
 import { Liquid } from 'liquidjs';
 import protobuf from 'protobufjs';
 import { parse } from 'yaml';
-import type { SchemaRegistryClient, WriterSchema } from '../kafka/schema-registry.js';
+
+/**
+ * A subject's schema as the registry client gives it: declared here, so that the rules layer does not depend on the
+ * Kafka layer (src/kafka/schema-registry.ts satisfies it).
+ */
+export interface SubjectSchema {
+  readonly schemaType: 'AVRO' | 'JSON' | 'PROTOBUF';
+  readonly schema: string;
+  readonly referenced: readonly { readonly schema: string }[];
+}
+
+/** Where the latest schema of a subject comes from (the schema registry client). */
+export interface SchemaSource {
+  getLatest(subject: string): Promise<SubjectSchema | undefined>;
+}
 
 /**
  * For `geb rules check FILE --registry URL`: which fields named by a rule's pattern or templates the latest schema of
@@ -45,7 +59,7 @@ const liquid = new Liquid();
 
 export async function checkSchemaFields(
   rulesText: string,
-  registry: Pick<SchemaRegistryClient, 'getLatest'>,
+  registry: SchemaSource,
 ): Promise<SchemaFieldReport> {
   const doc = parse(rulesText) as { rules?: unknown } | null;
   const rules = Array.isArray(doc?.rules) ? (doc.rules as RawRule[]) : [];
@@ -128,7 +142,7 @@ export function hasPath(shape: Shape, path: readonly string[]): boolean {
   return child !== undefined && hasPath(child, rest);
 }
 
-export function shapeOf(schema: WriterSchema): Shape {
+export function shapeOf(schema: SubjectSchema): Shape {
   switch (schema.schemaType) {
     case 'AVRO':
       return avroShape(
