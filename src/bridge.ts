@@ -16,6 +16,8 @@ import { SchemaRegistryClient } from './kafka/schema-registry.js';
 import { topicFilter } from './kafka/topic-filter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
 import { Pipeline } from './pipeline.js';
+import type { InboundMessage } from './kafka/message.js';
+import { DeliveryRunner } from './delivery/runner.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
@@ -212,13 +214,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   );
 
   try {
-    consumer = await startConsumer({
-      kafka,
-      groupId: config.kafka.groupId,
-      topics: rules.topics,
-      fromBeginning: config.kafka.startFrom === 'earliest',
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      logger,
+    const onCrash =
+      options.onCrash ??
+      ((error: Error) => {
+        logger.fatal({ err: error }, 'the Kafka consumer crashed and will not restart; exiting');
+        process.exit(70);
+      });
+    const runner = new DeliveryRunner<InboundMessage>({
       limits: {
         maxInFlight: config.delivery.maxInFlight,
         maxInFlightPerPartition: config.delivery.maxInFlightPerPartition,
@@ -226,19 +228,25 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       },
       commitIntervalMs: config.delivery.commitIntervalMs,
       health,
-      metrics,
-      prepare: (message, hooks) =>
+      logger,
+      prepare: (message, waits) =>
         pipeline.prepare(message, {
-          stopSignal: stopWaits.signal,
+          waitSignal: stopWaits.signal,
           callSignal: stopCalls.signal,
-          heartbeat: hooks.heartbeat,
+          heartbeat: waits.heartbeat,
         }),
-      onCrash:
-        options.onCrash ??
-        ((error) => {
-          logger.fatal({ err: error }, 'the Kafka consumer crashed and will not restart; exiting');
-          process.exit(70);
-        }),
+      onCrash,
+    });
+    consumer = await startConsumer({
+      kafka,
+      groupId: config.kafka.groupId,
+      topics: rules.topics,
+      fromBeginning: config.kafka.startFrom === 'earliest',
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+      logger,
+      metrics,
+      intake: runner,
+      onCrash,
     });
   } catch (error) {
     await deadLetters.disconnect();

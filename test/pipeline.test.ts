@@ -4,15 +4,15 @@ import type { GenesysSender } from '../src/genesys/contact-batcher.js';
 import { Health } from '../src/health.js';
 import { DeadLetterWriter, DEAD_LETTER_HEADERS } from '../src/kafka/dead-letter.js';
 import type { InboundMessage } from '../src/kafka/message.js';
-import { Pipeline, type HandleContext } from '../src/pipeline.js';
+import { Pipeline, type EventContext } from '../src/pipeline.js';
 import type { Rule, RuleSet } from '../src/rules/rule-set.js';
 import { createLogger, recipientHasher } from '../src/telemetry/logger.js';
 import { LogCapture } from './support/bridge.js';
 import { createTopic, kafka, readTopic, uniqueName } from './support/kafka.js';
 
 const stop = new AbortController();
-const ctx: HandleContext = {
-  stopSignal: stop.signal,
+const ctx: EventContext = {
+  waitSignal: stop.signal,
   callSignal: stop.signal,
   heartbeat: () => Promise.resolve(),
 };

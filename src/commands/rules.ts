@@ -3,12 +3,11 @@ import { parseArgs } from 'node:util';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { checkSchemaFields } from '../rules/schema-fields.js';
 import { isBridgeError } from '../errors.js';
-import { checkedRequestFor } from '../genesys/limits.js';
 import type { GenesysRequest } from '../genesys/client.js';
 import { decode } from '../kafka/decoder.js';
-import { kafkaMetaOf, keyOf, type InboundMessage } from '../kafka/message.js';
+import { keyOf, type InboundMessage } from '../kafka/message.js';
+import { plan } from '../pipeline.js';
 import { RulesFileError, formatProblem, loadRulesFile } from '../rules/rules-file.js';
-import { ruleIdempotencyKey, ruleOrderingKey } from '../rules/rule-keys.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { templateScope } from '../rules/template.js';
 import { EXIT } from './signals.js';
@@ -92,8 +91,8 @@ export interface DryRunResult {
 }
 
 /**
- * What the bridge would send for one record, through the same stages the pipeline runs (decode, match, render,
- * request body), without any network call.
+ * What the bridge would send for one record, through the pipeline's own plan (decode, match, keys, render, check),
+ * without any network call.
  */
 export function dryRun(rules: RuleSet, input: DryRunInput): DryRunResult {
   const message: InboundMessage = {
@@ -115,18 +114,25 @@ export function dryRun(rules: RuleSet, input: DryRunInput): DryRunResult {
     result.errors.push(errorOf(null, error));
     return result;
   }
+  // The pipeline's plan, stage by stage: match → keys → render → check.
   const scope = templateScope(event);
-  const kafkaKey = keyOf(message);
-  for (const rule of rules.match(message.topic, event, kafkaMetaOf(message))) {
+  let matched;
+  try {
+    matched = plan.orderingKeys(plan.match(rules, message, event), scope, keyOf(message));
+  } catch (error) {
+    result.errors.push(errorOf(null, error));
+    return result;
+  }
+  for (const m of matched) {
+    const { rule } = m;
     try {
-      // In the pipeline's order: a key that cannot be rendered dead-letters the delivery before the action renders.
-      const orderingKey = ruleOrderingKey(rule, scope, kafkaKey);
-      const idempotencyKey = ruleIdempotencyKey(rule, scope);
+      const idempotencyKey = plan.idempotencyKey(m, scope);
+      const { request } = plan.render(rule, scope);
       result.matches.push({
         rule: rule.name,
-        ...(rule.orderingKey !== undefined && { orderingKey }),
+        ...(rule.orderingKey !== undefined && { orderingKey: m.orderingKey }),
         ...(idempotencyKey !== undefined && { idempotencyKey }),
-        request: checkedRequestFor(rule.action.render(scope)),
+        request,
       });
     } catch (error) {
       result.errors.push(errorOf(rule.name, error));

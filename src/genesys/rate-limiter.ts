@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { BridgeError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { waitOut, type WaitHooks } from './backpressure.js';
+import { waitOut, type Waits } from '../wait.js';
 
 /** So many calls per window; Genesys counts per minute. */
 export interface Budget {
@@ -226,7 +226,7 @@ export class RateLimiter {
   }
 
   /** Waits until a call of `path` fits both budgets; returns the milliseconds waited. */
-  async acquire(path: string, hooks: WaitHooks = {}): Promise<number> {
+  async acquire(path: string, hooks: Waits = {}): Promise<number> {
     let waited = 0;
     const kind = actionKindOf(path);
     const org = kind ? this.#org.get(kind) : undefined;

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { isBridgeError, type ErrorCode } from '../../errors.js';
-import type { DeliveryRecord, DeliveryRef, EventOrigin, Ledger } from './ledger.js';
+import type { DeliveryRecord, DeliveryRef, EventOrigin, FailureInfo, Ledger, SentInfo } from './ledger.js';
 
 /**
  * The consumed record a delivery comes from, as the gate reads it (src/kafka/message.ts's InboundMessage satisfies
@@ -58,6 +58,32 @@ export class DeliveryGate {
       key: message.key === null ? null : message.key.toString('utf8'),
       traceId: traceIdOf(message),
     };
+  }
+
+  /** The record of a delivery, if any: checked before rendering, so that a redelivered outcome is not made again. */
+  lookup(ref: DeliveryRef): Promise<DeliveryRecord | undefined> {
+    return this.ledger.lookup(ref);
+  }
+
+  markSent(ref: DeliveryRef, info: SentInfo): Promise<void> {
+    return this.ledger.markSent(ref, info);
+  }
+
+  markSkipped(ref: DeliveryRef): Promise<void> {
+    return this.ledger.markSkipped(ref);
+  }
+
+  markFailed(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
+    return this.ledger.markFailed(ref, info);
+  }
+
+  markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
+    return this.ledger.markDeadLettered(ref, info);
+  }
+
+  /** Forgets this process's claim: the call certainly did not reach Genesys, so a restart sends it afresh. */
+  release(ref: DeliveryRef): Promise<void> {
+    return this.ledger.release(ref, this.owner);
   }
 
   /**
