@@ -154,6 +154,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       plainJson: topicFilter(config.plainJsonTopics),
       maxEventBytes: config.maxEventBytes,
     }),
+    prefilter: config.eventPrefilter,
   });
 
   const stopWaits = new AbortController();

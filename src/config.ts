@@ -77,6 +77,8 @@ export interface Config {
   readonly plainJsonTopics: readonly string[];
   /** Events whose value is larger are dead-lettered (EVENT_TOO_LARGE) without being decoded. */
   readonly maxEventBytes: number;
+  /** Whether an event's raw JSON is tested for the rules' literals before it is decoded (src/rules/prefilter.ts). */
+  readonly eventPrefilter: boolean;
 }
 
 export interface SchemaRegistryConfig {
@@ -358,6 +360,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description:
       'Largest event value, in bytes, that is decoded; a larger one is dead-lettered with EVENT_TOO_LARGE.',
   },
+  {
+    name: 'EVENT_PREFILTER',
+    default: 'true',
+    description:
+      "`true`: a plain-JSON event whose raw bytes hold none of the string values and prefixes the topic's rules require is settled as matching no rule without being decoded (several times faster on topics where most events match nothing); such an event is then not dead-lettered if its JSON is malformed. `false`: every event is decoded.",
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -479,6 +487,7 @@ export function loadConfig(env: Env = process.env): Config {
           },
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
     maxEventBytes: reader.integer('MAX_EVENT_BYTES', 1, 100 * 1024 * 1024),
+    eventPrefilter: reader.oneOf('EVENT_PREFILTER', ['true', 'false'] as const) === 'true',
   };
 
   throwIfInvalid(problems);

@@ -11,6 +11,7 @@ import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
+import { prefilterFor } from './rules/prefilter.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
 import { personalDataHash, type Logger } from './telemetry/logger.js';
@@ -36,6 +37,8 @@ export interface PipelineDeps {
   readonly ledger?: DeliveryGate;
   /** Absent: plain JSON only, no schema registry. */
   readonly decoder?: Decoder;
+  /** false: every event is decoded, even one whose raw value can match no rule (EVENT_PREFILTER). Default true. */
+  readonly prefilter?: boolean;
 }
 
 export interface HandleContext {
@@ -81,6 +84,7 @@ export class Pipeline {
    */
   async prepare(message: InboundMessage, ctx: HandleContext): Promise<PreparedEvent> {
     this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
+    if (this.#skippedUndecoded(message)) return SETTLED;
     const kafkaKey = keyOf(message);
     const { span, context: spanContext } = startSpan(`process ${message.topic}`, {
       kind: SpanKind.CONSUMER,
@@ -149,6 +153,21 @@ export class Pipeline {
         end();
       },
     };
+  }
+
+  /** An event whose raw value can match no rule (src/rules/prefilter.ts): settled as "matched no rule", undecoded. */
+  #skippedUndecoded(message: InboundMessage): boolean {
+    if (this.#deps.prefilter === false) return false;
+    const value = this.#decoder.plainJsonValue(message);
+    if (value === undefined || prefilterFor(this.#deps.rules()).mayMatch(message.topic, value)) return false;
+    const logger = this.#deps.logger;
+    if (logger.isLevelEnabled('debug')) {
+      const { topic, partition, offset } = message;
+      logger
+        .child({ event: { topic, partition, offset, key: keyOf(message) } })
+        .debug('event matched no rule');
+    }
+    return true;
   }
 
   async #prepare(

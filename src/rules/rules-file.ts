@@ -179,6 +179,7 @@ export function parseRules(text: string, source: string, env: NodeJS.ProcessEnv 
         matches,
         action,
         exactFields: exactFields(rule.match),
+        ...(rule.match && { pattern: rule.match }),
         // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
         delivery: rule.delivery ?? 'at-most-once',
         ...(idempotencyKey && { idempotencyKey }),
