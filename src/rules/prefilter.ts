@@ -221,8 +221,11 @@ export class Prefilter {
     while (end > start && isJsonSpace(value[end])) end--;
     if (value[start] !== OPEN_BRACE || value[end] !== CLOSE_BRACE) return true;
     let open = -1;
+    // Bytes OR-ed together: ASCII text (the usual case) is valid UTF-8 without asking isUtf8.
+    let bits = 0;
     for (let i = start + 1; i < end; i++) {
-      const byte = value[i];
+      const byte = value[i] as number;
+      bits |= byte;
       if (byte === BACKSLASH) return true;
       if (byte !== QUOTE) continue;
       if (open < 0) {
@@ -233,7 +236,7 @@ export class Prefilter {
       }
     }
     // Unbalanced quotes or invalid UTF-8: not JSON, which the decoder dead-letters, as it did before.
-    return open >= 0 || !isUtf8(value);
+    return open >= 0 || (bits > 0x7f && !isUtf8(value));
   }
 }
 
