@@ -20,7 +20,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
 const save = process.argv.includes('--save');
 /** `--only=budget` (or a comma-separated list of filter, send, budget): run just those scenarios, e.g. while tuning. */
-const SCENARIOS = ['filter', 'send', 'budget'] as const;
+const SCENARIOS = ['filter', 'send', 'budget', 'replicas'] as const;
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     if (runs('filter')) await filterPath(kafka, admin, broker.brokers);
     if (runs('send')) await sendPath(kafka, admin, broker.brokers);
     if (runs('budget')) await budgetPath(kafka, admin, broker.brokers);
+    if (runs('replicas')) await replicasPath(kafka, admin, broker.brokers);
   } finally {
     await admin.disconnect();
     await broker.stop();
@@ -355,6 +356,7 @@ async function budgetPath(kafka: Kafka, admin: Admin, brokers: string): Promise<
     const measuredWindows = (end - warm) / BUDGET.windowMs;
     const used = ok / (BUDGET.calls * measuredWindows);
     const perMinute = limited / ((end - warm) / 60_000);
+    oneReplicaRate = ok / ((end - warm) / 1000);
     log(`budget path: ${(used * 100).toFixed(1)}% of the budget used, ${limited} 429s after warm-up`);
     rows.push(
       row(
@@ -369,6 +371,114 @@ async function budgetPath(kafka: Kafka, admin: Admin, brokers: string): Promise<
     );
   } finally {
     await simulator.close();
+  }
+}
+
+// ───────────────────────── scenario 4: replicas ─────────────────────────
+
+/** Sends per second of the budget path's single bridge, when it ran: the replicas' yardstick. */
+let oneReplicaRate: number | undefined;
+
+/**
+ * Replicas that add up: bridges in one consumer group sharing one budget through Redis and one PostgreSQL ledger,
+ * against the simulator's per-token budget. Two start together and a third joins half-way through (a rebalance in
+ * the middle of the run). Reported: the budget's share used, 429s, and emails sent twice (none may be).
+ */
+async function replicasPath(kafka: Kafka, admin: Admin, brokers: string): Promise<void> {
+  const simulator = await GenesysSimulator.start(simulatorOptions({ perTokenBudget: BUDGET }));
+  const schema = `geb_bench_${randomBytes(4).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  try {
+    const topic = `bench.replicas.${randomBytes(3).toString('hex')}`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+    const windows = Math.floor((SIZES.budgetSeconds * 1000) / BUDGET.windowMs);
+    await produce(kafka, topic, BUDGET.calls * (windows + 4), (i) => emailEvent(i));
+    const group = `bench-replicas-${randomBytes(3).toString('hex')}`;
+    const rules = await rulesFile(emailRule(topic));
+    const env = {
+      ...budgeted(simulator.url),
+      LEDGER_URL: `${process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'}?schema=${schema}`,
+      REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `${schema}:`,
+    };
+    const start = async () => {
+      const replica = await bridge(brokers, group, rules, env);
+      children.push(replica.child);
+      return replica;
+    };
+    const first = await Promise.all([start(), start()]);
+    await Promise.all(first.map((r) => r.joined()));
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, (SIZES.budgetSeconds * 1000) / 2));
+    log(`replicas: a third replica joins the group …`);
+    await start();
+    await new Promise((r) => setTimeout(r, (SIZES.budgetSeconds * 1000) / 2));
+    const end = Date.now();
+    await Promise.all(children.map((c) => stop(c)));
+    const warm = t0 + BUDGET.windowMs;
+    const calls = simulator.received(AGENTLESS_EMAIL_PATH).filter((r) => {
+      const at = Date.parse(r.receivedAt);
+      return at >= warm && at < end;
+    });
+    const ok = calls.filter((r) => r.status === 200).length;
+    const limited = calls.filter((r) => r.status === 429).length;
+    const used = ok / (BUDGET.calls * ((end - warm) / BUDGET.windowMs));
+    // Over the whole run, not only the measured span: a duplicate at any time counts.
+    const sent = new Map<string, number>();
+    for (const r of simulator.received(AGENTLESS_EMAIL_PATH)) {
+      if (r.status !== 200) continue;
+      const subject = (r.body as { subject?: string } | undefined)?.subject ?? '';
+      sent.set(subject, (sent.get(subject) ?? 0) + 1);
+    }
+    const duplicates = [...sent.values()].filter((n) => n > 1).length;
+    const rate = ok / ((end - warm) / 1000);
+    log(
+      `replicas: ${(used * 100).toFixed(1)}% of the budget, ${limited} 429s, ${duplicates} duplicates, ${rate.toFixed(1)} sends/s`,
+    );
+    rows.push(
+      row(
+        'replicas',
+        '2 → 3 bridges, one group, Redis budget, PostgreSQL ledger: sends/s (ratio: one bridge, budget path)',
+        rate.toFixed(1),
+        oneReplicaRate === undefined ? 'n/a (run budget too)' : ratio(rate, oneReplicaRate),
+        '',
+        '',
+      ),
+      row(
+        'replicas',
+        `share of ${BUDGET.calls} calls / ${BUDGET.windowMs / 1000} s used`,
+        `${(used * 100).toFixed(1)}%`,
+        '',
+        '≥ 95%',
+        used >= 0.95,
+      ),
+      row('replicas', '429s after warm-up', String(limited), '', '0', limited === 0),
+      row(
+        'replicas',
+        'emails sent twice (across the rebalance)',
+        String(duplicates),
+        '',
+        '0',
+        duplicates === 0,
+      ),
+    );
+  } finally {
+    await Promise.all(children.map((c) => stop(c)));
+    await simulator.close();
+    await dropBenchSchema(schema);
+  }
+}
+
+async function dropBenchSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({
+    connectionString: process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+  });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
   }
 }
 
