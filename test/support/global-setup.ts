@@ -1,6 +1,6 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { startKafkaBroker } from './kafka-broker.js';
+import { kafkaVersion, startKafkaBroker } from './kafka-broker.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,7 +18,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   const started = Date.now();
   const broker = await startKafkaBroker({ log: (line) => console.log(line) });
-  console.log(`Kafka broker started on ${broker.brokers} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `Kafka ${await kafkaVersion()} broker started on ${broker.brokers} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   project.provide('kafkaBrokers', broker.brokers);
   return () => broker.stop();
 }

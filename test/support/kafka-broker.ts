@@ -34,7 +34,7 @@ export interface KafkaBroker {
 type Log = (line: string) => void;
 
 /** The broker version under test: KAFKA_VERSION (e.g. 4.1.1), or the pom's <kafka.version> (3.9.2). */
-async function kafkaVersion(): Promise<string> {
+export async function kafkaVersion(): Promise<string> {
   const chosen = process.env['KAFKA_VERSION'];
   if (chosen) {
     if (!/^\d+\.\d+\.\d+$/.test(chosen))
