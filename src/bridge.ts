@@ -169,6 +169,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       maxEventBytes: config.maxEventBytes,
     }),
     recipientHash: recipientHasher(config.recipientHashKey),
+    prefilter: config.eventPrefilter,
   });
 
   const stopWaits = new AbortController();

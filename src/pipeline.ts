@@ -11,6 +11,7 @@ import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, isFailure, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
+import { prefilterFor } from './rules/prefilter.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
 import type { Logger, RecipientHasher } from './telemetry/logger.js';
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   readonly decoder?: Decoder;
   /** The stand-in for a recipient in logs and the ledger (keyed with RECIPIENT_HASH_KEY). */
   readonly recipientHash: RecipientHasher;
+  /** false: every event is decoded, even one whose raw value can match no rule (EVENT_PREFILTER). Default true. */
+  readonly prefilter?: boolean;
 }
 
 export interface HandleContext {
@@ -89,6 +92,7 @@ export class Pipeline {
    */
   async prepare(message: InboundMessage, ctx: HandleContext): Promise<PreparedEvent> {
     this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
+    if (this.#skippedUndecoded(message)) return SETTLED;
     const kafkaKey = keyOf(message);
     const { span, context: spanContext } = startSpan(`process ${message.topic}`, {
       kind: SpanKind.CONSUMER,
@@ -157,6 +161,21 @@ export class Pipeline {
         end();
       },
     };
+  }
+
+  /** An event whose raw value can match no rule (src/rules/prefilter.ts): settled as "matched no rule", undecoded. */
+  #skippedUndecoded(message: InboundMessage): boolean {
+    if (this.#deps.prefilter === false) return false;
+    const value = this.#decoder.plainJsonValue(message);
+    if (value === undefined || prefilterFor(this.#deps.rules()).mayMatch(message.topic, value)) return false;
+    const logger = this.#deps.logger;
+    if (logger.isLevelEnabled('debug')) {
+      const { topic, partition, offset } = message;
+      logger
+        .child({ event: { topic, partition, offset, key: keyOf(message) } })
+        .debug('event matched no rule');
+    }
+    return true;
   }
 
   async #prepare(
