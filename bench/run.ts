@@ -21,12 +21,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
 const save = process.argv.includes('--save');
 /** `--only=budget` (or a comma-separated list of filter, send, budget): run just those scenarios, e.g. while tuning. */
-const SCENARIOS = ['filter', 'send', 'budget'] as const;
+const SCENARIOS = ['filter', 'send', 'budget', 'replicas'] as const;
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
 const runs = (scenario: (typeof SCENARIOS)[number]) => !only || only.includes(scenario);
+/** `--repeat=3`: measure each filter-path consumer in 3 interleaved rounds and keep its best, on a noisy machine. */
+const REPEAT = Math.max(1, Number(process.argv.find((a) => a.startsWith('--repeat='))?.slice(9) ?? 1) || 1);
 const SIZES = quick
   ? { filterEvents: 50_000, sendEvents: 1_000, handWrittenEvents: 30, latencySeconds: 5, budgetSeconds: 25 }
   : {
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
     if (runs('filter')) await filterPath(kafka, admin, broker.brokers);
     if (runs('send')) await sendPath(kafka, admin, broker.brokers);
     if (runs('budget')) await budgetPath(kafka, admin, broker.brokers);
+    if (runs('replicas')) await replicasPath(kafka, admin, broker.brokers);
   } finally {
     await admin.disconnect();
     await broker.stop();
@@ -95,46 +98,95 @@ async function filterPath(kafka: Kafka, admin: Admin, brokers: string): Promise<
   // Nothing is sent on this path, but the bridge still wants a token endpoint to talk to.
   const simulator = await GenesysSimulator.start(simulatorOptions({}));
   const env = genesysEnv(simulator.url);
-  const bare = await measure(admin, topic, n, (group) =>
-    tsx('bench/baselines/bare-consumer.ts', { KAFKA_BROKERS: brokers, KAFKA_GROUP_ID: group, TOPIC: topic }),
-  );
-  log(`  bare kafkajs consumer: ${bare.rate.toFixed(0)} events/s`);
-
-  const ten = await measure(admin, topic, n, async (group) =>
-    bridge(brokers, group, await rulesFile(tenRules(topic)), env),
-  );
-  log(`  bridge, 10 rules: ${ten.rate.toFixed(0)} events/s, peak RSS ${ten.peakRssMb} MB`);
-
   // 10,000 rules over 100 topics, the event's topic among them; the rule index must keep the per-event cost flat.
   const others = Array.from({ length: 99 }, (_, i) => `${topic}.other${i}`);
   await admin.createTopics({
     topics: others.map((t) => ({ topic: t, numPartitions: 1 })),
     waitForLeaders: true,
   });
-  const many = await measure(admin, topic, n, async (group) =>
-    bridge(brokers, group, await rulesFile(manyRules([topic, ...others], 10_000)), env),
-  );
-  log(`  bridge, 10,000 rules: ${many.rate.toFixed(0)} events/s, peak RSS ${many.peakRssMb} MB`);
+  const tenFile = await rulesFile(tenRules(topic));
+  const manyFile = await rulesFile(manyRules([topic, ...others], 10_000));
+  const consumers: { name: string; start: (group: string) => Consumer | Promise<Consumer> }[] = [
+    {
+      name: 'bare kafkajs consumer',
+      start: (group) =>
+        tsx('bench/baselines/bare-consumer.ts', {
+          KAFKA_BROKERS: brokers,
+          KAFKA_GROUP_ID: group,
+          TOPIC: topic,
+        }),
+    },
+    {
+      // The honest second baseline: what reading the event (UTF-8 + JSON.parse) costs by itself.
+      name: 'bare kafkajs consumer + JSON.parse',
+      start: (group) =>
+        tsx('bench/baselines/parse-consumer.ts', {
+          KAFKA_BROKERS: brokers,
+          KAFKA_GROUP_ID: group,
+          TOPIC: topic,
+        }),
+    },
+    { name: 'bridge, 10 rules', start: (group) => bridge(brokers, group, tenFile, env) },
+    { name: 'bridge, 10,000 rules', start: (group) => bridge(brokers, group, manyFile, env) },
+    // The same without deciding before decoding: every event parsed, as before src/rules/prefilter.ts.
+    {
+      name: 'bridge, 10 rules, EVENT_PREFILTER=false',
+      start: (group) => bridge(brokers, group, tenFile, { ...env, EVENT_PREFILTER: 'false' }),
+    },
+    {
+      name: 'bridge, 10,000 rules, EVENT_PREFILTER=false',
+      start: (group) => bridge(brokers, group, manyFile, { ...env, EVENT_PREFILTER: 'false' }),
+    },
+  ];
+  // Rounds run every consumer once, in turn, so that a busy spell of the machine hits all of them alike; each keeps
+  // its best round.
+  const best: Measurement[] = consumers.map(() => ({ rate: 0, peakRssMb: 0, perCpuSecond: 0 }));
+  for (let round = 1; round <= REPEAT; round++) {
+    for (const [i, consumer] of consumers.entries()) {
+      const m = await measure(admin, topic, n, consumer.start);
+      log(
+        `  ${consumer.name}${REPEAT > 1 ? ` (round ${round})` : ''}: ${m.rate.toFixed(0)} events/s, ${m.perCpuSecond.toFixed(0)} events/CPU-s, peak RSS ${m.peakRssMb} MB`,
+      );
+      const kept = best[i] as Measurement;
+      best[i] = {
+        rate: Math.max(kept.rate, m.rate),
+        perCpuSecond: Math.max(kept.perCpuSecond, m.perCpuSecond),
+        peakRssMb: Math.max(kept.peakRssMb, m.peakRssMb),
+      };
+    }
+  }
   await simulator.close();
+  const [bare, parsed, , many] = best as [Measurement, Measurement, Measurement, Measurement];
 
+  // Ratios against both baselines: the targets are set against the bare one; the second shows what parsing costs.
+  const both = (value: number, baseline: number, second: number) =>
+    `${ratio(value, baseline)} (${ratio(value, second)} of + JSON.parse)`;
+  const targets: Record<string, number> = { 'bridge, 10 rules': 0.8, 'bridge, 10,000 rules': 0.7 };
   rows.push(
-    row('filter', 'bare kafkajs consumer (baseline)', `${bare.rate.toFixed(0)} ev/s`, '1.00', '', ''),
-    row(
-      'filter',
-      'bridge, 10 rules',
-      `${ten.rate.toFixed(0)} ev/s`,
-      ratio(ten.rate, bare.rate),
-      '≥ 0.80',
-      ten.rate / bare.rate >= 0.8,
-    ),
-    row(
-      'filter',
-      'bridge, 10,000 rules',
-      `${many.rate.toFixed(0)} ev/s`,
-      ratio(many.rate, bare.rate),
-      '≥ 0.70',
-      many.rate / bare.rate >= 0.7,
-    ),
+    ...consumers.map(({ name }, i) => {
+      const m = best[i] as Measurement;
+      const target = targets[name];
+      const subject = i === 0 ? `${name} (baseline)` : i === 1 ? `${name} (second baseline)` : name;
+      return row(
+        'filter',
+        subject,
+        `${m.rate.toFixed(0)} ev/s`,
+        i === 0 ? '1.00' : both(m.rate, bare.rate, parsed.rate),
+        target === undefined ? '' : `≥ ${target.toFixed(2)}`,
+        target === undefined ? '' : m.rate / bare.rate >= target,
+      );
+    }),
+    ...consumers.map(({ name }, i) => {
+      const m = best[i] as Measurement;
+      return row(
+        'filter',
+        `${name}, per CPU-second`,
+        `${m.perCpuSecond.toFixed(0)} ev`,
+        i === 0 ? '1.00' : both(m.perCpuSecond, bare.perCpuSecond, parsed.perCpuSecond),
+        '',
+        '',
+      );
+    }),
     row(
       'memory',
       'bridge peak RSS, filter path (10,000 rules)',
@@ -305,6 +357,7 @@ async function budgetPath(kafka: Kafka, admin: Admin, brokers: string): Promise<
     const measuredWindows = (end - warm) / BUDGET.windowMs;
     const used = ok / (BUDGET.calls * measuredWindows);
     const perMinute = limited / ((end - warm) / 60_000);
+    oneReplicaRate = ok / ((end - warm) / 1000);
     log(`budget path: ${(used * 100).toFixed(1)}% of the budget used, ${limited} 429s after warm-up`);
     rows.push(
       row(
@@ -319,6 +372,114 @@ async function budgetPath(kafka: Kafka, admin: Admin, brokers: string): Promise<
     );
   } finally {
     await simulator.close();
+  }
+}
+
+// ───────────────────────── scenario 4: replicas ─────────────────────────
+
+/** Sends per second of the budget path's single bridge, when it ran: the replicas' yardstick. */
+let oneReplicaRate: number | undefined;
+
+/**
+ * Replicas that add up: bridges in one consumer group sharing one budget through Redis and one PostgreSQL ledger,
+ * against the simulator's per-token budget. Two start together and a third joins half-way through (a rebalance in
+ * the middle of the run). Reported: the budget's share used, 429s, and emails sent twice (none may be).
+ */
+async function replicasPath(kafka: Kafka, admin: Admin, brokers: string): Promise<void> {
+  const simulator = await GenesysSimulator.start(simulatorOptions({ perTokenBudget: BUDGET }));
+  const schema = `geb_bench_${randomBytes(4).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  try {
+    const topic = `bench.replicas.${randomBytes(3).toString('hex')}`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+    const windows = Math.floor((SIZES.budgetSeconds * 1000) / BUDGET.windowMs);
+    await produce(kafka, topic, BUDGET.calls * (windows + 4), (i) => emailEvent(i));
+    const group = `bench-replicas-${randomBytes(3).toString('hex')}`;
+    const rules = await rulesFile(emailRule(topic));
+    const env = {
+      ...budgeted(simulator.url),
+      LEDGER_URL: `${process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'}?schema=${schema}`,
+      REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `${schema}:`,
+    };
+    const start = async () => {
+      const replica = await bridge(brokers, group, rules, env);
+      children.push(replica.child);
+      return replica;
+    };
+    const first = await Promise.all([start(), start()]);
+    await Promise.all(first.map((r) => r.joined()));
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, (SIZES.budgetSeconds * 1000) / 2));
+    log(`replicas: a third replica joins the group …`);
+    await start();
+    await new Promise((r) => setTimeout(r, (SIZES.budgetSeconds * 1000) / 2));
+    const end = Date.now();
+    await Promise.all(children.map((c) => stop(c)));
+    const warm = t0 + BUDGET.windowMs;
+    const calls = simulator.received(AGENTLESS_EMAIL_PATH).filter((r) => {
+      const at = Date.parse(r.receivedAt);
+      return at >= warm && at < end;
+    });
+    const ok = calls.filter((r) => r.status === 200).length;
+    const limited = calls.filter((r) => r.status === 429).length;
+    const used = ok / (BUDGET.calls * ((end - warm) / BUDGET.windowMs));
+    // Over the whole run, not only the measured span: a duplicate at any time counts.
+    const sent = new Map<string, number>();
+    for (const r of simulator.received(AGENTLESS_EMAIL_PATH)) {
+      if (r.status !== 200) continue;
+      const subject = (r.body as { subject?: string } | undefined)?.subject ?? '';
+      sent.set(subject, (sent.get(subject) ?? 0) + 1);
+    }
+    const duplicates = [...sent.values()].filter((n) => n > 1).length;
+    const rate = ok / ((end - warm) / 1000);
+    log(
+      `replicas: ${(used * 100).toFixed(1)}% of the budget, ${limited} 429s, ${duplicates} duplicates, ${rate.toFixed(1)} sends/s`,
+    );
+    rows.push(
+      row(
+        'replicas',
+        '2 → 3 bridges, one group, Redis budget, PostgreSQL ledger: sends/s (ratio: one bridge, budget path)',
+        rate.toFixed(1),
+        oneReplicaRate === undefined ? 'n/a (run budget too)' : ratio(rate, oneReplicaRate),
+        '',
+        '',
+      ),
+      row(
+        'replicas',
+        `share of ${BUDGET.calls} calls / ${BUDGET.windowMs / 1000} s used`,
+        `${(used * 100).toFixed(1)}%`,
+        '',
+        '≥ 95%',
+        used >= 0.95,
+      ),
+      row('replicas', '429s after warm-up', String(limited), '', '0', limited === 0),
+      row(
+        'replicas',
+        'emails sent twice (across the rebalance)',
+        String(duplicates),
+        '',
+        '0',
+        duplicates === 0,
+      ),
+    );
+  } finally {
+    await Promise.all(children.map((c) => stop(c)));
+    await simulator.close();
+    await dropBenchSchema(schema);
+  }
+}
+
+async function dropBenchSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({
+    connectionString: process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+  });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
   }
 }
 
@@ -374,6 +535,8 @@ function genesysEnv(url: string): Record<string, string> {
 interface Measurement {
   rate: number;
   peakRssMb: number;
+  /** Events per CPU-second of the consumer process, from its group join to the last commit. */
+  perCpuSecond: number;
 }
 
 /** A started consumer process and how to know it joined its group. */
@@ -396,6 +559,7 @@ async function measure(
   const consumer = await start(group);
   await consumer.joined();
   const joinedAt = Date.now();
+  const cpuAtJoin = cpuMs(consumer.child.pid);
   const deadline = joinedAt + 8 * 60_000;
   for (;;) {
     const committed = await committedTotal(admin, group, topic);
@@ -408,9 +572,27 @@ async function measure(
   }
   const seconds = Math.max(0.05, (Date.now() - joinedAt) / 1000);
   const peakRssMb = peakRss(consumer.child.pid);
+  const cpuSeconds = Math.max(0.001, (cpuMs(consumer.child.pid) - cpuAtJoin) / 1000);
   await stop(consumer.child);
-  return { rate: total / seconds, peakRssMb };
+  return { rate: total / seconds, peakRssMb, perCpuSecond: total / cpuSeconds };
 }
+
+/**
+ * CPU time (user + system) a process has used so far, in ms: events per CPU-second, unlike events per second, hardly
+ * moves when other work shares the machine, so it shows what each consumer costs when the rates are noisy.
+ */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100;
 
 async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });

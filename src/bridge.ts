@@ -24,6 +24,7 @@ import { openLedger } from './delivery/ledger/open.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
+import { maskUrlCredentials } from './secret.js';
 import { UNKEYED_RECIPIENT_HASH_WARNING, recipientHasher, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 
@@ -93,7 +94,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   // An early token request turns a wrong secret or region into a clear log line at start-up, not at the first event.
   // It is not fatal: the first event pauses on the same error and probes until it is fixed.
   tokens.getToken().then(
-    () => logger.info({ tokenUrl: config.genesys.tokenUrl }, 'Genesys OAuth client accepted'),
+    () =>
+      logger.info({ tokenUrl: maskUrlCredentials(config.genesys.tokenUrl) }, 'Genesys OAuth client accepted'),
     (error: unknown) => {
       if (isBridgeError(error)) {
         logger.error({ code: error.code }, error.message);
@@ -169,6 +171,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       maxEventBytes: config.maxEventBytes,
     }),
     recipientHash: recipientHasher(config.recipientHashKey),
+    prefilter: config.eventPrefilter,
   });
 
   const stopWaits = new AbortController();

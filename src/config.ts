@@ -91,6 +91,8 @@ export interface Config {
   readonly plainJsonTopics: readonly string[];
   /** Events whose value is larger are dead-lettered (EVENT_TOO_LARGE) without being decoded. */
   readonly maxEventBytes: number;
+  /** Whether an event's raw JSON is tested for the rules' literals before it is decoded (src/rules/prefilter.ts). */
+  readonly eventPrefilter: boolean;
 }
 
 export interface SchemaRegistryConfig {
@@ -577,6 +579,15 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Largest event value that is decoded; a larger one is dead-lettered with `EVENT_TOO_LARGE` before any registry lookup or parse.',
   },
+  {
+    name: 'EVENT_PREFILTER',
+    group: 'decoding',
+    kind: 'choice',
+    values: ['true', 'false'],
+    default: 'true',
+    description:
+      "`true`: a plain-JSON event whose raw bytes hold none of the string values and prefixes the topic's rules require is settled as matching no rule without being decoded (several times faster on topics where most events match nothing); such an event is then not dead-lettered if its JSON is malformed. `false`: every event is decoded.",
+  },
   // Admin and logs
   {
     name: 'ADMIN_PORT',
@@ -728,6 +739,7 @@ export function loadConfig(env: Env = process.env): Config {
           },
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
     maxEventBytes: reader.integer('MAX_EVENT_BYTES'),
+    eventPrefilter: reader.oneOf<'true' | 'false'>('EVENT_PREFILTER') === 'true',
   };
 
   throwIfInvalid(problems);

@@ -18,6 +18,7 @@ import { decide } from './delivery/outcome.js';
 import type { PreparedEvent } from './delivery/runner.js';
 import type { RenderedAction } from './rules/action.js';
 import type { Rule, RuleSet } from './rules/rule-set.js';
+import { prefilterFor } from './rules/prefilter.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
 import type { Logger } from './telemetry/logger.js';
@@ -33,6 +34,8 @@ export interface PipelineDeps extends AttemptDeps {
   readonly groupId?: string;
   /** Absent: plain JSON only, no schema registry. */
   readonly decoder?: Decoder;
+  /** false: every event is decoded, even one whose raw value can match no rule (EVENT_PREFILTER). Default true. */
+  readonly prefilter?: boolean;
 }
 
 /** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
@@ -113,6 +116,7 @@ export class Pipeline {
    */
   async prepare(message: InboundMessage, ctx: EventContext): Promise<PreparedEvent> {
     this.#deps.metrics?.eventsConsumed.inc({ topic: message.topic });
+    if (this.#skippedUndecoded(message)) return SETTLED;
     const kafkaKey = keyOf(message);
     const { span, context: spanContext } = startSpan(`process ${message.topic}`, {
       kind: SpanKind.CONSUMER,
@@ -181,6 +185,21 @@ export class Pipeline {
         end();
       },
     };
+  }
+
+  /** An event whose raw value can match no rule (src/rules/prefilter.ts): settled as "matched no rule", undecoded. */
+  #skippedUndecoded(message: InboundMessage): boolean {
+    if (this.#deps.prefilter === false) return false;
+    const value = this.#decoder.plainJsonValue(message);
+    if (value === undefined || prefilterFor(this.#deps.rules()).mayMatch(message.topic, value)) return false;
+    const logger = this.#deps.logger;
+    if (logger.isLevelEnabled('debug')) {
+      const { topic, partition, offset } = message;
+      logger
+        .child({ event: { topic, partition, offset, key: keyOf(message) } })
+        .debug('event matched no rule');
+    }
+    return true;
   }
 
   async #prepare(

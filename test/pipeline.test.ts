@@ -42,6 +42,8 @@ describe('Pipeline.prepare', () => {
       health: new Health(),
       retryPolicy: DEFAULT_RETRY_POLICY,
       recipientHash: recipientHasher(undefined),
+      // The fake rule set has no rules for the prefilter to read: every event goes on to `match`.
+      prefilter: false,
       logger: createLogger('debug', logs),
     });
     const message: InboundMessage = {
@@ -86,6 +88,8 @@ describe('Pipeline.prepare', () => {
       health: new Health(),
       retryPolicy: DEFAULT_RETRY_POLICY,
       recipientHash: recipientHasher(undefined),
+      // The fake rule set has no rules for the prefilter to read: every event goes on to `match`.
+      prefilter: false,
       logger: createLogger('debug', logs),
     });
     const prepared = await pipeline.prepare(

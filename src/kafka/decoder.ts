@@ -85,6 +85,16 @@ export class Decoder {
     return decode(message);
   }
 
+  /**
+   * The value when `decode` would read it as plain JSON text (not a tombstone, not framed, within MAX_EVENT_BYTES, on
+   * a PLAIN_JSON_TOPICS topic): what the rules prefilter may test before decoding. Otherwise undefined.
+   */
+  plainJsonValue(message: InboundMessage): Buffer | undefined {
+    const value = message.value;
+    if (value === null || value.length > this.#maxEventBytes || value[0] === MAGIC_BYTE) return undefined;
+    return this.#plainJson(message.topic) ? value : undefined;
+  }
+
   #readerFor(id: number): Promise<Reader> {
     const registry = this.#registry;
     if (!registry) {

@@ -1,7 +1,7 @@
 import type { CompiledAction } from './action.js';
 import type { Template } from './template.js';
 import type { Connection } from './connection.js';
-import { valuesAt, type KafkaMeta, type Matcher, type PatternValue } from './pattern.js';
+import { valuesAt, type KafkaMeta, type Matcher, type Pattern, type PatternValue } from './pattern.js';
 
 export interface Rule {
   readonly name: string;
@@ -19,6 +19,8 @@ export interface Rule {
   readonly orderingKey?: Template;
   /** The rules file's connection this rule sends through. Absent: the one of the GENESYS_* variables. */
   readonly connection?: Connection;
+  /** The rules file's `match`, from which the prefilter derives what an event's bytes must hold (prefilter.ts). */
+  readonly pattern?: Pattern;
   /** Fields every match requires to hold one of a few exact values: what the index may use. */
   readonly exactFields?: readonly {
     readonly path: readonly string[];

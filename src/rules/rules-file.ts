@@ -260,6 +260,7 @@ export function parseRules(
         matches,
         action,
         exactFields: exactFields(rule.match),
+        ...(rule.match && { pattern: rule.match }),
         // Every action today is a message a person reads: a duplicate is worse than a gap, so at-most-once.
         delivery: rule.delivery ?? 'at-most-once',
         ...(idempotencyKey && { idempotencyKey }),

@@ -89,7 +89,7 @@ rules:
 
     it(
       `delivers each of ${EVENTS} events exactly once, or lists it as in doubt`,
-      { timeout: 240_000 },
+      { timeout: 600_000 },
       async () => {
         await produce(
           topic,
@@ -106,7 +106,7 @@ rules:
           bridge = start();
           const target = before + 100 + Math.floor(Math.random() * 250);
           await waitFor(() => sentCount() >= target, {
-            timeoutMs: 60_000,
+            timeoutMs: 150_000,
             intervalMs: 5,
             what: `${target} sends`,
           });
@@ -123,7 +123,7 @@ rules:
             for (let p = 0; p < PARTITIONS; p++) committed += Math.max(0, offsets.get(p) ?? 0);
             return committed >= EVENTS;
           },
-          { timeoutMs: 90_000, intervalMs: 250, what: 'every offset to be committed' },
+          { timeoutMs: 180_000, intervalMs: 250, what: 'every offset to be committed' },
         );
         expect(await bridge.stop('SIGTERM')).toBe(0);
         bridge = undefined;

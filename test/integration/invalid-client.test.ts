@@ -78,7 +78,7 @@ rules:
   });
 
   it('pauses: /readyz says why and nothing is dead-lettered; it resumes by itself once the secret is accepted', async () => {
-    const adminUrl = /"url":"(http:[^"]+)","msg":"admin server listening/.exec(child.output())?.[1];
+    const adminUrl = /"url":"(http:[^"]+)"[^\n]*"msg":"admin server listening/.exec(child.output())?.[1];
     expect(adminUrl).toBeDefined();
     const ready = await fetch(`${adminUrl}/readyz`);
     expect(ready.status).toBe(503);

@@ -1,7 +1,7 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startApicurio } from './apicurio-registry.js';
-import { startKafkaBroker } from './kafka-broker.js';
+import { kafkaVersion, startKafkaBroker } from './kafka-broker.js';
 import { isolateTempDir } from './temp.js';
 
 declare module 'vitest' {
@@ -28,7 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const [kafka, registry] = await Promise.allSettled([
     process.env['KAFKA_BROKERS']
       ? undefined
-      : startKafkaBroker({ log }).then((b) => timed('Kafka broker', b)),
+      : startKafkaBroker({ log }).then(async (b) => timed(`Kafka ${await kafkaVersion()} broker`, b)),
     process.env['SCHEMA_REGISTRY_URL']
       ? undefined
       : startApicurio({ log }).then((r) => timed(`Apicurio Registry ${r.version}`, r)),

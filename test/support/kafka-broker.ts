@@ -38,7 +38,14 @@ export interface KafkaBroker {
 
 type Log = (line: string) => void;
 
-async function kafkaVersion(): Promise<string> {
+/** The broker version under test: KAFKA_VERSION (e.g. 4.1.1), or the pom's <kafka.version> (3.9.2). */
+export async function kafkaVersion(): Promise<string> {
+  const chosen = process.env['KAFKA_VERSION'];
+  if (chosen) {
+    if (!/^\d+\.\d+\.\d+$/.test(chosen))
+      throw new Error(`KAFKA_VERSION "${chosen}" is not a version like 4.1.1`);
+    return chosen;
+  }
   const pom = await readFile(POM, 'utf8');
   const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
   if (!version) throw new Error(`${POM} has no <kafka.version>`);
@@ -47,7 +54,8 @@ async function kafkaVersion(): Promise<string> {
 
 /** The classpath folder of the broker's jars, fetched once. */
 export async function ensureKafkaJars(log: Log = () => {}): Promise<string> {
-  const libs = join(CACHE, `kafka-${await kafkaVersion()}`, 'libs');
+  const version = await kafkaVersion();
+  const libs = join(CACHE, `kafka-${version}`, 'libs');
   const marker = join(libs, '.complete');
   if (existsSync(marker)) return libs;
   const mvn = await findMaven(log);
@@ -62,6 +70,8 @@ export async function ensureKafkaJars(log: Log = () => {}): Promise<string> {
         '-f',
         POM,
         'dependency:copy-dependencies',
+        `-Dkafka.version=${version}`,
+        `-Dkafka.major=${majorOf(version)}`,
         '-DincludeScope=runtime',
         `-DoutputDirectory=${libs}`,
       ],
@@ -188,13 +198,14 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
       'log4j.logger.state.change.logger=WARN',
     ].join('\n') + '\n',
   );
+  const logging = await kafka4Logging(await kafkaVersion(), dir, logFile);
   const java = process.env['JAVA_HOME'] ? join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
   const classpath = join(libs, '*');
   const jvm = [
     '-Xms256m',
     '-Xmx768m',
     '-XX:+UseSerialGC',
-    `-Dlog4j.configuration=file:${log4j}`,
+    logging ?? `-Dlog4j.configuration=file:${log4j}`,
     '-cp',
     classpath,
   ];
@@ -289,6 +300,33 @@ async function waitUntilRefused(port: number): Promise<void> {
       throw new Error(`port ${port} still accepts connections 30 s after the broker was killed`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+function majorOf(version: string): number {
+  return Number(version.split('.')[0]);
+}
+
+/** Kafka 4 logs through Log4j 2, which reads its own file format: the JVM flag naming it, or undefined before 4. */
+async function kafka4Logging(version: string, dir: string, logFile: string): Promise<string | undefined> {
+  if (majorOf(version) < 4) return undefined;
+  const file = join(dir, 'log4j2.properties');
+  await writeFile(
+    file,
+    [
+      'appender.file.type=File',
+      'appender.file.name=file',
+      `appender.file.fileName=${logFile}`,
+      'appender.file.layout.type=PatternLayout',
+      'appender.file.layout.pattern=[%d] %p %m (%c)%n',
+      'rootLogger.level=INFO',
+      'rootLogger.appenderRef.file.ref=file',
+      'logger.apache.name=org.apache.kafka',
+      'logger.apache.level=WARN',
+      'logger.state.name=state.change.logger',
+      'logger.state.level=WARN',
+    ].join('\n') + '\n',
+  );
+  return `-Dlog4j2.configurationFile=${file}`;
 }
 
 /** A random 16-byte cluster id in Kafka's base64url form (it may start with "-": pass it as --cluster-id=ID). */
