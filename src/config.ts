@@ -639,38 +639,14 @@ export function loadConfig(env: Env = process.env): Config {
 
   const connection = readKafkaConnection(reader, problems);
 
-  const region = reader.optional('GENESYS_REGION');
-  if (region !== undefined && !isGenesysRegion(region)) {
-    problems.push(
-      `GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
-    );
-  }
-  const apiUrl = reader.url('GENESYS_API_URL');
-  const loginUrl = reader.url('GENESYS_LOGIN_URL');
-  if (region === undefined && (apiUrl === undefined || loginUrl === undefined)) {
-    problems.push('GENESYS_REGION is required unless both GENESYS_API_URL and GENESYS_LOGIN_URL are set');
-  }
-  const knownRegion = region !== undefined && isGenesysRegion(region) ? region : undefined;
-  const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
-  const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
+  const { region, apiBaseUrl, loginBaseUrl } = readGenesysEndpoint(reader, problems);
 
   const allowedHosts = reader.optional('GENESYS_ALLOWED_HOSTS') ?? '';
   for (const entry of invalidAllowedHosts(allowedHosts)) {
     problems.push(`GENESYS_ALLOWED_HOSTS: "${entry}" is not a host or host:port`);
   }
 
-  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
-  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
-  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
-  const registryCa = reader.file('SCHEMA_REGISTRY_CA_FILE');
-  const registryCert = reader.file('SCHEMA_REGISTRY_CERT_FILE');
-  const registryKey = reader.file('SCHEMA_REGISTRY_KEY_FILE');
-  if ((registryCert === undefined) !== (registryKey === undefined)) {
-    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
-  }
-  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
-    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
-  }
+  const schemaRegistry = readSchemaRegistry(reader, problems);
 
   const config: Config = {
     kafka: {
@@ -726,17 +702,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS'),
       maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS'),
     },
-    schemaRegistry:
-      registryUrl === undefined
-        ? undefined
-        : {
-            url: registryUrl,
-            username: registryUser,
-            password: registryPassword === '' ? undefined : new Secret(registryPassword),
-            ca: registryCa,
-            cert: registryCert,
-            key: registryKey === undefined ? undefined : new Secret(registryKey),
-          },
+    schemaRegistry,
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
     maxEventBytes: reader.integer('MAX_EVENT_BYTES'),
     eventPrefilter: reader.oneOf<'true' | 'false'>('EVENT_PREFILTER') === 'true',
@@ -981,6 +947,51 @@ class EnvReader {
     if (value !== undefined) this.problems.push(`${name}: "${value}" must be one of ${allowed.join(', ')}`);
     return allowed[0] as T;
   }
+}
+
+/** GENESYS_REGION, or GENESYS_API_URL and GENESYS_LOGIN_URL (which win over the region's). */
+function readGenesysEndpoint(reader: EnvReader, problems: string[]) {
+  const region = reader.optional('GENESYS_REGION');
+  if (region !== undefined && !isGenesysRegion(region)) {
+    problems.push(
+      `GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
+    );
+  }
+  const apiUrl = reader.url('GENESYS_API_URL');
+  const loginUrl = reader.url('GENESYS_LOGIN_URL');
+  if (region === undefined && (apiUrl === undefined || loginUrl === undefined)) {
+    problems.push('GENESYS_REGION is required unless both GENESYS_API_URL and GENESYS_LOGIN_URL are set');
+  }
+  const knownRegion = region !== undefined && isGenesysRegion(region) ? region : undefined;
+  const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
+  const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
+  return { region, apiBaseUrl, loginBaseUrl };
+}
+
+/** SCHEMA_REGISTRY_*: undefined without SCHEMA_REGISTRY_URL. */
+function readSchemaRegistry(reader: EnvReader, problems: string[]): Config['schemaRegistry'] {
+  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
+  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
+  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
+  const registryCa = reader.file('SCHEMA_REGISTRY_CA_FILE');
+  const registryCert = reader.file('SCHEMA_REGISTRY_CERT_FILE');
+  const registryKey = reader.file('SCHEMA_REGISTRY_KEY_FILE');
+  if ((registryCert === undefined) !== (registryKey === undefined)) {
+    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
+  }
+  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
+    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
+  }
+  return registryUrl === undefined
+    ? undefined
+    : {
+        url: registryUrl,
+        username: registryUser,
+        password: registryPassword === '' ? undefined : new Secret(registryPassword),
+        ca: registryCa,
+        cert: registryCert,
+        key: registryKey === undefined ? undefined : new Secret(registryKey),
+      };
 }
 
 function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity {

@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, KafkaMessage, TopicPartitions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, TopicPartitions } from 'kafkajs';
 import { BridgeError, ShutdownError } from '../errors.js';
 import type { Intake, Source } from '../intake.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -67,18 +67,7 @@ export async function startConsumer<P>(options: ConsumerOptions<P>): Promise<Run
   let disconnected: ConsumerState['disconnected'];
   const consumer = createConsumer(kafka, groupId, options.sessionTimeoutMs, () => !stopping);
 
-  intake.attach({
-    get canPause() {
-      return running && !disconnected;
-    },
-    pause: (ids) => consumer.pause(toTopicPartitions(ids)),
-    resume: (ids) => consumer.resume(toTopicPartitions(ids)),
-    async commit(marks) {
-      const offsets = [...marks].map(([id, mark]) => ({ ...parsePartitionId(id), offset: mark.toString() }));
-      await consumer.commitOffsets(offsets);
-      logger.debug({ offsets }, 'offsets committed');
-    },
-  });
+  intake.attach(sourceOf(consumer, logger, () => running && !disconnected));
 
   consumer.on(consumer.events.CRASH, (event) => {
     const { error, restart } = event.payload;
@@ -125,36 +114,7 @@ export async function startConsumer<P>(options: ConsumerOptions<P>): Promise<Run
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    eachBatch: async (payload) => {
-      const { batch } = payload;
-      const id = partitionId(batch.topic, batch.partition);
-      const heartbeat = { heartbeat: () => payload.heartbeat() };
-      for (const message of batch.messages) {
-        if (!payload.isRunning() || payload.isStale()) break;
-        const offset = BigInt(message.offset);
-        let admitted = intake.admits(id, offset);
-        // Not taken in: the fetch position stays here, so that it is fetched again once there is room.
-        if (admitted === 'full') admitted = await intake.roomFor(id, offset);
-        if (admitted === 'full' || admitted === 'unassigned') break;
-        if (admitted === 'accepted') {
-          let prepared: P;
-          try {
-            prepared = await intake.prepare(inbound(batch.topic, batch.partition, message), heartbeat);
-          } catch (error) {
-            if (error instanceof ShutdownError) break;
-            throw error;
-          }
-          if (intake.offer(id, offset, prepared) !== 'accepted') break;
-        }
-        payload.resolveOffset(message.offset);
-      }
-      options.metrics?.consumerLag.set(
-        { topic: batch.topic, partition: String(batch.partition) },
-        Number(batch.offsetLag()),
-      );
-      intake.afterBatch();
-      await payload.heartbeat();
-    },
+    eachBatch: (payload) => handBatchOver(payload, intake, options.metrics),
   });
   running = true;
   intake.start();
@@ -180,6 +140,60 @@ export async function startConsumer<P>(options: ConsumerOptions<P>): Promise<Run
     stop(stopOptions) {
       stopped ??= stop(stopOptions);
       return stopped;
+    },
+  };
+}
+
+/**
+ * Hands each message of a fetched batch to the intake, in offset order, and moves kafkajs' fetch position past each
+ * one taken in. A message not taken in (no room, revoked, stopping) ends the batch: it is fetched again later.
+ */
+async function handBatchOver<P>(
+  payload: EachBatchPayload,
+  intake: Intake<InboundMessage, P>,
+  metrics: Metrics | undefined,
+): Promise<void> {
+  const { batch } = payload;
+  const id = partitionId(batch.topic, batch.partition);
+  const heartbeat = { heartbeat: () => payload.heartbeat() };
+  for (const message of batch.messages) {
+    if (!payload.isRunning() || payload.isStale()) break;
+    const offset = BigInt(message.offset);
+    let admitted = intake.admits(id, offset);
+    if (admitted === 'full') admitted = await intake.roomFor(id, offset);
+    if (admitted === 'full' || admitted === 'unassigned') break;
+    if (admitted === 'accepted') {
+      let prepared: P;
+      try {
+        prepared = await intake.prepare(inbound(batch.topic, batch.partition, message), heartbeat);
+      } catch (error) {
+        if (error instanceof ShutdownError) break;
+        throw error;
+      }
+      if (intake.offer(id, offset, prepared) !== 'accepted') break;
+    }
+    payload.resolveOffset(message.offset);
+  }
+  metrics?.consumerLag.set(
+    { topic: batch.topic, partition: String(batch.partition) },
+    Number(batch.offsetLag()),
+  );
+  intake.afterBatch();
+  await payload.heartbeat();
+}
+
+/** What the intake may ask of the consumer: pause, resume (while `live`), commit. */
+function sourceOf(consumer: Consumer, logger: Logger, live: () => boolean): Source {
+  return {
+    get canPause() {
+      return live();
+    },
+    pause: (ids) => consumer.pause(toTopicPartitions(ids)),
+    resume: (ids) => consumer.resume(toTopicPartitions(ids)),
+    async commit(marks) {
+      const offsets = [...marks].map(([id, mark]) => ({ ...parsePartitionId(id), offset: mark.toString() }));
+      await consumer.commitOffsets(offsets);
+      logger.debug({ offsets }, 'offsets committed');
     },
   };
 }
