@@ -18,6 +18,7 @@ import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { HistoryQueryError, deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
+import { startOutcomes } from './delivery/outcomes.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
@@ -133,6 +134,18 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     onOutcome: (outcome) => metrics.rulesReloads.inc({ outcome }),
   });
   const onHangup = () => void reloader.reload('SIGHUP');
+  // Status checks, outcome topic, suppression list (docs/deliveries.md).
+  const outcomes = await startOutcomes({
+    config,
+    kafka,
+    ledger,
+    logger,
+    metrics,
+    statusClientFor: (name) => {
+      const rule = reloader.current.rules.find((r) => r.name === name);
+      return rule && connections.connectionFor(rule.connection).statusClient;
+    },
+  });
 
   const pipeline = new Pipeline({
     rules: () => reloader.current,
@@ -149,6 +162,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics,
     groupId: config.kafka.groupId,
     ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
+    outcomes: outcomes.listener,
+    guards: outcomes.guards,
     decoder: new Decoder({
       registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
       plainJson: topicFilter(config.plainJsonTopics),
@@ -222,6 +237,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         }),
     });
   } catch (error) {
+    await outcomes.close();
     await deadLetters.disconnect();
     await admin.close();
     clearInterval(expiry);
@@ -245,6 +261,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         graceMs: options.shutdownGraceMs ?? config.delivery.shutdownGraceMs,
         onGraceOver: () => stopCalls.abort(),
       });
+      await outcomes.close();
       await deadLetters.disconnect();
       await limiter.close();
       await connections.close();

@@ -71,6 +71,14 @@ export interface Config {
     readonly host: string;
     readonly port: number;
   };
+  readonly outcomes: {
+    readonly statusChecks: number;
+    readonly statusCheckDelayMs: number;
+    readonly statusCheckIntervalMs: number;
+    /** Unset: outcomes are not published. */
+    readonly topic: string | undefined;
+    readonly suppressionDays: number;
+  };
   /** Absent when SCHEMA_REGISTRY_URL is not set. */
   readonly schemaRegistry: SchemaRegistryConfig | undefined;
   /** Topic names and globs whose unframed values are read as plain JSON. */
@@ -135,6 +143,7 @@ export const SETTING_GROUPS = {
   'rate-limits': 'Rate limits',
   delivery: 'Delivery: concurrency, retries, shutdown',
   ledger: 'Delivery ledger',
+  outcomes: 'Delivery outcomes: status checks, outcome topic, suppression',
   decoding: 'Decoding and schema registry',
   admin: 'Admin server and logs',
 } as const;
@@ -563,6 +572,54 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Largest event value that is decoded; a larger one is dead-lettered with `EVENT_TOO_LARGE` before any registry lookup or parse.',
   },
+  // Delivery outcomes (docs/deliveries.md)
+  {
+    name: 'STATUS_CHECKS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 100,
+    default: '5',
+    description:
+      'How many times the bridge asks Genesys what became of an accepted agentless email or message (delivered, bounced, failed); after the last inconclusive check its status is `unknown` with the reason. 0: no status checks.',
+  },
+  {
+    name: 'STATUS_CHECK_DELAY_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 86_400_000,
+    default: '30000',
+    description:
+      'Wait after Genesys accepted a send before its first status check (a bounce shows some 20–25 s after the send; unverified).',
+  },
+  {
+    name: 'STATUS_CHECK_INTERVAL_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 100,
+    max: 86_400_000,
+    default: '60000',
+    description:
+      "Wait between two status checks of the same send. Checks use the connection's rate budget at a lower priority than sends.",
+  },
+  {
+    name: 'OUTCOME_TOPIC',
+    group: 'outcomes',
+    kind: 'text',
+    description:
+      "Kafka topic that receives each delivery's final outcome (schemas/outcome.schema.json), keyed like the source event; `{topic}` is the source topic. Unset: no outcomes are published.",
+  },
+  {
+    name: 'SUPPRESSION_DAYS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 3650,
+    default: '7',
+    description:
+      'A recipient whose email bounced (or whose message failed) is not sent to again for this many days: such deliveries are recorded `suppressed`. 0: no suppression.',
+  },
   // Admin and logs
   {
     name: 'ADMIN_PORT',
@@ -658,6 +715,13 @@ export function loadConfig(env: Env = process.env): Config {
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT'),
+    },
+    outcomes: {
+      statusChecks: reader.integer('STATUS_CHECKS'),
+      statusCheckDelayMs: reader.integer('STATUS_CHECK_DELAY_MS'),
+      statusCheckIntervalMs: reader.integer('STATUS_CHECK_INTERVAL_MS'),
+      topic: reader.optional('OUTCOME_TOPIC'),
+      suppressionDays: reader.integer('SUPPRESSION_DAYS'),
     },
     ledger: {
       url: reader.string('LEDGER_URL'),

@@ -1,5 +1,5 @@
 import { BridgeError, ShutdownError, isBridgeError } from './errors.js';
-import { genesysIdOf, recipientOf } from './genesys/actions.js';
+import { genesysIdOf, genesysMessageIdOf, recipientOf } from './genesys/actions.js';
 import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
@@ -10,6 +10,8 @@ import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
+import type { DeliveryGuards } from './delivery/guards.js';
+import type { OutcomeEvent, OutcomeKind, OutcomeListener } from './delivery/outcome-event.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
 import { templateScope } from './rules/template.js';
@@ -36,6 +38,10 @@ export interface PipelineDeps {
   readonly ledger?: DeliveryGate;
   /** Absent: plain JSON only, no schema registry. */
   readonly decoder?: Decoder;
+  /** Told of each delivery's final outcome (outcome topic, status checks). */
+  readonly outcomes?: OutcomeListener;
+  /** Consulted before a claim: the rule's maxEventAge and the suppression list (delivery/guards.ts). */
+  readonly guards?: DeliveryGuards;
 }
 
 export interface HandleContext {
@@ -50,7 +56,7 @@ export interface HandleContext {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
+export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt' | 'expired' | 'suppressed';
 
 /** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
 interface MatchedRule {
@@ -281,6 +287,16 @@ export class Pipeline {
       return 'dead-lettered';
     }
     const recipient = personalDataHash(recipientOf(rendered));
+    const guarded = await this.#deps.guards?.check(rule, message, recipient);
+    if (guarded) {
+      if (gate && ref) {
+        const info = { reason: guarded.reason, recipientHash: recipient };
+        await this.#recording(() => gate.ledger.markOutcome(ref, guarded.state, info), log, ctx);
+      }
+      this.#emit(guarded.state, message, rule, key, { recipientHash: recipient, reason: guarded.reason });
+      log.info({ outcome: guarded.state, recipient, reason: guarded.reason }, 'delivery');
+      return guarded.state;
+    }
 
     let attemptsBefore = 0;
     if (gate && ref) {
@@ -288,6 +304,7 @@ export class Pipeline {
       if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
       if (!claim.proceed) {
         const { record } = claim;
+        this.#emit('in-doubt', message, rule, key, { recipientHash: recipient, reason: record.reason });
         log.warn(
           {
             outcome: 'in-doubt',
@@ -384,6 +401,12 @@ export class Pipeline {
         };
         await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
       }
+      this.#emit('sent', message, rule, key, {
+        conversationId,
+        messageId: rendered.kind === 'agentlessMessage' ? genesysMessageIdOf(response.body) : undefined,
+        correlationId: response.correlationId,
+        recipientHash: recipient,
+      });
       log.info(
         {
           outcome: 'sent',
@@ -398,6 +421,44 @@ export class Pipeline {
       );
       return 'sent';
     }
+  }
+
+  /** Tells the outcome listener (outcome topic, status checks); never fails the delivery. */
+  #emit(
+    outcome: OutcomeKind,
+    message: InboundMessage,
+    rule: Rule | undefined,
+    idempotencyKey: string | undefined,
+    details: {
+      conversationId?: string | undefined;
+      messageId?: string | undefined;
+      correlationId?: string | undefined;
+      recipientHash?: string | undefined;
+      errorCode?: string | undefined;
+      reason?: string | undefined;
+    },
+  ): void {
+    const listener = this.#deps.outcomes;
+    if (!listener) return;
+    const ref = rule ? this.#deps.ledger?.ref(message, rule.name, idempotencyKey) : undefined;
+    const { conversationId, messageId, correlationId, ...rest } = details;
+    const event: OutcomeEvent = {
+      outcome,
+      at: new Date().toISOString(),
+      rule: rule?.name,
+      action: rule?.action.kind,
+      idempotencyKey: ref?.idempotencyKey ?? idempotencyKey,
+      event: {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        key: keyOf(message) ?? null,
+      },
+      genesys: { conversationId, messageId, correlationId },
+      traceId: ref?.traceId ?? trace.getActiveSpan()?.spanContext().traceId,
+      ...rest,
+    };
+    listener(event);
   }
 
   /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
@@ -504,6 +565,12 @@ export class Pipeline {
         const topic = await this.#deps.deadLetters.write(message, { code, message: reason, stage, rule });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
+        const dead = this.#deps.rules().rules.find((r) => r.name === rule);
+        this.#emit('dead-lettered', message, dead, idempotencyKey, {
+          correlationId: error.correlationId,
+          errorCode: code,
+          reason,
+        });
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {

@@ -9,7 +9,8 @@ export const DELIVERIES_USAGE = `  deliveries show           What happened to an
       --key KEY             Events with this Kafka message key (or idempotency key).
       --rule NAME           Deliveries of this rule.
       --since 1h            Only records updated since (90s, 15m, 1h, 7d, or an ISO-8601 time).
-      --state S             pending, sent, failed, dead-lettered or in-doubt.
+      --state S             pending, sent, failed, dead-lettered, in-doubt, delivered, bounced,
+                            failed-downstream, unknown, expired or suppressed.
       --limit N             At most N records, newest first (default 100).
       --json                JSON, as the admin server's GET /deliveries answers.
       --ledger URL          Instead of LEDGER_URL.`;

@@ -126,7 +126,11 @@ export class ConversationStore {
       }
       const visible = (c: SimulatedConversation) => c.createdAtMs + faults.analyticsDelayMs <= now;
       if (method === 'GET') {
-        const ids = (url.searchParams.get('id') ?? '').split(',').filter((id) => id !== '');
+        // Both `id=a,b` (GENESYS.md) and `id=a&id=b` (the SDK's form).
+        const ids = url.searchParams
+          .getAll('id')
+          .flatMap((v) => v.split(','))
+          .filter((id) => id !== '');
         if (ids.length === 0 || ids.length > 100) {
           return badRequest(method, correlationId, 'id', 'between 1 and 100 conversation ids are required');
         }
