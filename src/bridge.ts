@@ -164,6 +164,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
     outcomes: outcomes.listener,
     guards: outcomes.guards,
+    resolver: outcomes.resolver,
     decoder: new Decoder({
       registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
       plainJson: topicFilter(config.plainJsonTopics),

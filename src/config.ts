@@ -78,6 +78,7 @@ export interface Config {
     /** Unset: outcomes are not published. */
     readonly topic: string | undefined;
     readonly suppressionDays: number;
+    readonly reconcileAnalyticsLagMs: number;
   };
   /** Absent when SCHEMA_REGISTRY_URL is not set. */
   readonly schemaRegistry: SchemaRegistryConfig | undefined;
@@ -611,6 +612,16 @@ export const SETTINGS: readonly Setting[] = [
       "Kafka topic that receives each delivery's final outcome (schemas/outcome.schema.json), keyed like the source event; `{topic}` is the source topic. Unset: no outcomes are published.",
   },
   {
+    name: 'RECONCILE_ANALYTICS_LAG_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 3_600_000,
+    default: '120000',
+    description:
+      "How long after a conversation Genesys' analytics query is taken to show it (unverified). A delivery a crash left pending is looked up in Genesys this long after the crashed run's last possible call; not found then, it is sent now, once.",
+  },
+  {
     name: 'SUPPRESSION_DAYS',
     group: 'outcomes',
     kind: 'integer',
@@ -722,6 +733,7 @@ export function loadConfig(env: Env = process.env): Config {
       statusCheckIntervalMs: reader.integer('STATUS_CHECK_INTERVAL_MS'),
       topic: reader.optional('OUTCOME_TOPIC'),
       suppressionDays: reader.integer('SUPPRESSION_DAYS'),
+      reconcileAnalyticsLagMs: reader.integer('RECONCILE_ANALYTICS_LAG_MS'),
     },
     ledger: {
       url: reader.string('LEDGER_URL'),

@@ -11,6 +11,7 @@ import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
 import type { DeliveryGuards } from './delivery/guards.js';
+import type { InDoubtResolver } from './delivery/in-doubt-resolver.js';
 import type { OutcomeEvent, OutcomeKind, OutcomeListener } from './delivery/outcome-event.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
@@ -42,6 +43,8 @@ export interface PipelineDeps {
   readonly outcomes?: OutcomeListener;
   /** Consulted before a claim: the rule's maxEventAge and the suppression list (delivery/guards.ts). */
   readonly guards?: DeliveryGuards;
+  /** Asks Genesys about a delivery an earlier run left pending, before calling it in doubt. */
+  readonly resolver?: InDoubtResolver;
 }
 
 export interface HandleContext {
@@ -56,7 +59,8 @@ export interface HandleContext {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt' | 'expired' | 'suppressed';
+export type DeliveryOutcome =
+  'sent' | 'dead-lettered' | 'skipped' | 'in-doubt' | 'resolved' | 'expired' | 'suppressed';
 
 /** One rule matched by an event: its ordering key, or why that key could not be rendered (then it dead-letters). */
 interface MatchedRule {
@@ -302,7 +306,11 @@ export class Pipeline {
     if (gate && ref) {
       const claim = await this.#recording(() => gate.claim(ref, rule.delivery, recipient), log, ctx);
       if (!claim.proceed && claim.outcome === 'skipped') return this.#skip(gate, ref, claim.record, log, ctx);
-      if (!claim.proceed) {
+      const reconciled = claim.proceed
+        ? undefined
+        : await this.#reconcile(gate, ref, rule, claim.record, recipient, message, key, log, ctx);
+      if (reconciled === 'resolved') return 'resolved';
+      if (!claim.proceed && reconciled === undefined) {
         const { record } = claim;
         this.#emit('in-doubt', message, rule, key, { recipientHash: recipient, reason: record.reason });
         log.warn(
@@ -317,8 +325,8 @@ export class Pipeline {
         );
         return 'in-doubt';
       }
-      attemptsBefore = claim.attemptsBefore;
-      if (claim.tookOver)
+      attemptsBefore = claim.proceed ? claim.attemptsBefore : (reconciled?.attempts ?? 0);
+      if (claim.proceed && claim.tookOver)
         log.warn(
           { idempotencyKey: ref.idempotencyKey },
           'at-least-once: sending again a delivery an earlier run left unfinished',
@@ -421,6 +429,66 @@ export class Pipeline {
       );
       return 'sent';
     }
+  }
+
+  /**
+   * A delivery the gate just found in doubt: asks Genesys (delivery/in-doubt-resolver.ts). Sent: recorded `sent` with
+   * its conversation id ('resolved'). Certainly not sent: taken back to pending for this run, which sends it (the
+   * returned record). Otherwise it stays in doubt, with the reason added (undefined).
+   */
+  async #reconcile(
+    gate: DeliveryGate,
+    ref: DeliveryRef & EventOrigin,
+    rule: Rule,
+    record: DeliveryRecord,
+    recipient: string,
+    message: InboundMessage,
+    key: string | undefined,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<'resolved' | DeliveryRecord | undefined> {
+    const resolver = this.#deps.resolver;
+    if (!resolver) return undefined;
+    const resolution = await resolver.resolve(record, rule.action.kind, {
+      waitSignal: ctx.stopSignal,
+      heartbeat: ctx.heartbeat,
+    });
+    // Compare-and-set: of two claimants (a rebalance), only one acts on the resolution.
+    const input = { ...ref, recipientHash: recipient, owner: gate.owner };
+    const mine = await this.#recording(() => gate.ledger.reclaimInDoubt(input), log, ctx);
+    if (!mine) return undefined;
+    if (resolution.kind === 'sent') {
+      const info = { genesysId: resolution.conversationId, attempts: record.attempts };
+      await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
+      this.#emit('resolved', message, rule, key, {
+        conversationId: resolution.conversationId,
+        recipientHash: recipient,
+        reason: resolution.reason,
+      });
+      log.info(
+        {
+          outcome: 'resolved',
+          idempotencyKey: ref.idempotencyKey,
+          conversationId: resolution.conversationId,
+        },
+        'delivery',
+      );
+      return 'resolved';
+    }
+    if (resolution.kind === 'not-sent') {
+      log.warn(
+        { idempotencyKey: ref.idempotencyKey, reason: resolution.reason },
+        'in doubt, not sent: sending now, once',
+      );
+      return mine;
+    }
+    const reason = `${record.reason ?? 'in doubt'}; ${resolution.reason}`;
+    await this.#recording(() => gate.ledger.markInDoubt(ref, gate.owner, reason), log, ctx);
+    log.warn(
+      { idempotencyKey: ref.idempotencyKey, reason: resolution.reason },
+      'in doubt: Genesys could not settle it',
+    );
+    return undefined;
   }
 
   /** Tells the outcome listener (outcome topic, status checks); never fails the delivery. */

@@ -5,6 +5,7 @@ import { OutcomePublisher } from '../kafka/outcome-publisher.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { Guards, type DeliveryGuards } from './guards.js';
+import { InDoubtResolver } from './in-doubt-resolver.js';
 import type { Ledger } from './ledger/ledger.js';
 import { fanOut, type OutcomeListener } from './outcome-event.js';
 import { StatusChecker } from './status-checker.js';
@@ -18,6 +19,7 @@ import { openSuppressions, suppressOnBounce, type SuppressionStore } from './sup
 export interface Outcomes {
   readonly listener: OutcomeListener;
   readonly guards: DeliveryGuards;
+  readonly resolver: InDoubtResolver;
   readonly checker: StatusChecker | undefined;
   readonly publisher: OutcomePublisher | undefined;
   readonly suppressions: SuppressionStore | undefined;
@@ -71,6 +73,12 @@ export async function startOutcomes(deps: OutcomesDeps): Promise<Outcomes> {
   return {
     listener: fanOut(publisher?.listener, checker?.listener),
     guards: new Guards(suppressions),
+    resolver: new InDoubtResolver({
+      clientFor: deps.statusClientFor,
+      analyticsLagMs: settings.reconcileAnalyticsLagMs,
+      // Every call of a crashed run (one file ledger, one process) was made before this process started.
+      processStartMs: Math.round(performance.timeOrigin),
+    }),
     checker,
     publisher,
     suppressions,

@@ -75,7 +75,7 @@ export class StatusChecker {
   readonly listener: OutcomeListener = (event) => this.track(event);
 
   track(event: OutcomeEvent): void {
-    if (event.outcome !== 'sent' || this.#stop.signal.aborted) return;
+    if ((event.outcome !== 'sent' && event.outcome !== 'resolved') || this.#stop.signal.aborted) return;
     const kind =
       event.action === 'agentlessEmail'
         ? 'email'

@@ -57,7 +57,7 @@ const sessionsOf = (c: Models.AnalyticsConversationWithoutAttributes) =>
 
 describe('simulator: what became of a send', () => {
   it('shows a bounce on the email conversation after the delay, and delivery otherwise', async () => {
-    sim.setFaults({ bounceDomains: ['bounce.example'], bounceAfterMs: 150 });
+    sim.setFaults({ bounceDomains: ['bounce.example'], bounceAfterMs: 1_500 });
     const bounced = await sendEmail('nobody@bounce.example');
     const delivered = await sendEmail('ada@fine.example');
 

@@ -177,6 +177,19 @@ export class FileLedger implements Ledger {
     }).then(() => true);
   }
 
+  reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined> {
+    const existing = this.#records.get(id(input));
+    if (existing?.state !== 'in-doubt') return Promise.resolve(undefined);
+    return this.#put({
+      ...existing,
+      state: 'pending',
+      owner: input.owner,
+      traceId: input.traceId ?? existing.traceId,
+      reason: undefined,
+      updatedAt: new Date().toISOString(),
+    });
+  }
+
   markSkipped(ref: DeliveryRef): Promise<void> {
     const existing = this.#records.get(id(ref));
     if (!existing) return Promise.resolve();

@@ -167,6 +167,11 @@ export interface Ledger {
     state: DownstreamState | SkippedState,
     info: OutcomeInfo,
   ): Promise<boolean>;
+  /**
+   * Takes an `in-doubt` record back to `pending` for `input.owner`, once reconciliation found for certain that it was
+   * never sent (delivery/in-doubt-resolver.ts); compare-and-set, so only one claimant sends it. Undefined if it changed.
+   */
+  reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined>;
   /** Counts a redelivery that was skipped because the record was already final. */
   markSkipped(ref: DeliveryRef): Promise<void>;
   /** Forgets a pending record of `owner` whose call certainly never reached Genesys (a stop during a backoff). */

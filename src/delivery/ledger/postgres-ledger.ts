@@ -236,6 +236,17 @@ export class PostgresLedger implements Ledger {
     return inserted.length > 0;
   }
 
+  async reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined> {
+    const [row] = await this.#rows(
+      `UPDATE $TABLE SET state = 'pending', owner = $3, trace_id = coalesce($4, trace_id), reason = NULL,
+         updated_at = now()
+       WHERE rule = $1 AND idempotency_key = $2 AND state = 'in-doubt'
+       RETURNING *`,
+      [input.rule, input.idempotencyKey, input.owner, input.traceId ?? null],
+    );
+    return row;
+  }
+
   async markSkipped(ref: DeliveryRef): Promise<void> {
     await this.#rows(
       `UPDATE $TABLE SET skipped = skipped + 1, updated_at = now() WHERE rule = $1 AND idempotency_key = $2`,

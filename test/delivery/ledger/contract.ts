@@ -180,6 +180,19 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       expect(await ledger.markOutcome(skipped, 'suppressed', {})).toBe(false);
     });
 
+    it('takes an in-doubt record back to pending once, for one claimant', async () => {
+      const ref = { rule: 'r', idempotencyKey: 'reclaim-me' };
+      await ledger.begin(input({ ...ref, owner: 'dead' }));
+      expect(await ledger.reclaimInDoubt(input({ ...ref, owner: 'a' }))).toBeUndefined();
+      await ledger.markInDoubt(ref, 'dead', 'crashed');
+      const [a, b] = await Promise.all([
+        ledger.reclaimInDoubt(input({ ...ref, owner: 'a' })),
+        ledger.reclaimInDoubt(input({ ...ref, owner: 'b' })),
+      ]);
+      expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+      expect(await ledger.lookup(ref)).toMatchObject({ state: 'pending', owner: (a ?? b)?.owner });
+    });
+
     it('releases only its own pending record', async () => {
       const ref = { rule: 'r', idempotencyKey: 'release-me' };
       await ledger.begin(input({ ...ref, owner: 'bridge-a' }));
