@@ -154,3 +154,73 @@ rules:
     expect(running.logs.text).not.toContain('nobody@bounce.example');
   });
 });
+
+describe('status checks share the per-token budget at a lower priority (real broker, simulator)', () => {
+  const topic = uniqueName('shop.orders');
+  const groupId = uniqueName('geb');
+  const LIMIT = 20;
+  const WINDOW_MS = 2_000;
+  const EVENTS = 40;
+  let simulator: GenesysSimulator;
+  let running: InProcessBridge | undefined;
+
+  beforeAll(async () => {
+    simulator = await GenesysSimulator.start({
+      faults: { perTokenLimit: LIMIT, orgEmailLimit: 0, rateWindowMs: WINDOW_MS },
+    });
+    await createTopic(topic);
+  });
+  afterAll(async () => {
+    await running?.bridge.close();
+    await simulator?.close();
+  });
+
+  it(
+    'sends and checks every email without a 429, never more than the budget in any window',
+    { timeout: 120_000 },
+    async () => {
+      running = await startTestBridge({
+        KAFKA_BROKERS: brokers().join(','),
+        KAFKA_GROUP_ID: groupId,
+        GENESYS_CLIENT_RATE_LIMIT: String(LIMIT),
+        GENESYS_RATE_WINDOW_MS: String(WINDOW_MS),
+        STATUS_CHECKS: '3',
+        STATUS_CHECK_DELAY_MS: '0',
+        STATUS_CHECK_INTERVAL_MS: '200',
+        RULES_FILE: await writeRulesFile(`
+version: 1
+rules:
+  - name: shipped
+    topics: [${topic}]
+    idempotencyKey: "{{ orderId }}"
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ email }}" }
+        subject: Shipped
+        text: Shipped
+`),
+        ...simulatorEnv(simulator),
+      });
+      await produce(
+        topic,
+        Array.from({ length: EVENTS }, (_, i) => ({
+          key: `o-${i}`,
+          value: { orderId: `B-${i}`, email: `c${i}@example.com` },
+        })),
+      );
+      await waitFor(
+        async () =>
+          (await running!.bridge.ledger.query({ rule: 'shipped', state: 'delivered', limit: 1_000 }))
+            .length === EVENTS,
+        { what: 'every email to be sent and found delivered', timeoutMs: 100_000 },
+      );
+      const stats = simulator.stats();
+      const all = Object.values(stats.requests).flatMap((byStatus) => Object.keys(byStatus));
+      expect(all).not.toContain('429');
+      expect(stats.maxCallsPerTokenInWindow).toBeLessThanOrEqual(LIMIT);
+      const checks = Object.keys(stats.requests).filter((p) => p.startsWith('/api/v2/analytics/'));
+      expect(checks.length).toBeGreaterThan(0);
+    },
+  );
+});
