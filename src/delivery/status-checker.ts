@@ -114,7 +114,9 @@ export class StatusChecker {
 
   #schedule(): void {
     if (this.#round || this.#stop.signal.aborted || this.#items.length === 0) return;
-    const next = Math.min(...this.#items.map((i) => i.dueAt));
+    // A loop, not Math.min(...items): tens of thousands of arguments overflow the stack.
+    let next = Infinity;
+    for (const item of this.#items) next = Math.min(next, item.dueAt);
     if (this.#timer !== undefined && next >= this.#timerAt) return;
     clearTimeout(this.#timer);
     this.#timerAt = next;
@@ -155,7 +157,9 @@ export class StatusChecker {
     const byRule = new Map<string, Tracked[]>();
     for (const item of due) {
       const rule = item.event.rule ?? '';
-      byRule.set(rule, [...(byRule.get(rule) ?? []), item]);
+      const list = byRule.get(rule);
+      if (list) list.push(item);
+      else byRule.set(rule, [item]);
     }
     const hooks = { waitSignal: this.#stop.signal };
     for (const [rule, items] of byRule) {

@@ -64,7 +64,9 @@ export class OutcomePublisher {
         const byTopic = new Map<string, Message[]>();
         for (const event of batch) {
           const topic = this.topicFor(event.event.topic);
-          byTopic.set(topic, [...(byTopic.get(topic) ?? []), outcomeMessage(event)]);
+          const messages = byTopic.get(topic);
+          if (messages) messages.push(outcomeMessage(event));
+          else byTopic.set(topic, [outcomeMessage(event)]);
         }
         const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
         for (let attempt = 1; ; attempt++) {
