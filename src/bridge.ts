@@ -19,6 +19,7 @@ import { Pipeline } from './pipeline.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
+import { startOutcomes } from './delivery/outcomes.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile } from './rules/rules-file.js';
 import { RulesReloader } from './rules/rules-reloader.js';
@@ -147,6 +148,19 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     onOutcome: (outcome) => metrics.rulesReloads.inc({ outcome }),
   });
   const onHangup = () => void reloader.reload('SIGHUP');
+  // Status checks, outcome topic, suppression list (docs/deliveries.md).
+  const outcomes = await startOutcomes({
+    config,
+    recipientHash: recipientHasher(config.recipientHashKey),
+    kafka,
+    ledger,
+    logger,
+    metrics,
+    statusClientFor: (name) => {
+      const rule = reloader.current.rules.find((r) => r.name === name);
+      return rule && connections.connectionFor(rule.connection).statusClient;
+    },
+  });
 
   const pipeline = new Pipeline({
     rules: () => reloader.current,
@@ -163,6 +177,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics,
     groupId: config.kafka.groupId,
     ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
+    outcomes: outcomes.listener,
+    guards: outcomes.guards,
+    resolver: outcomes.resolver,
     decoder: new Decoder({
       registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
       plainJson: topicFilter(config.plainJsonTopics),
@@ -244,6 +261,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         }),
     });
   } catch (error) {
+    await outcomes.close();
     await deadLetters.disconnect();
     await admin.close();
     clearInterval(expiry);
@@ -304,6 +322,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       kafkaDeadline,
     );
     stopCalls.abort();
+    // Outcomes of the deliveries that just finished are flushed before the producers they share go.
+    await step('outcome publisher', () => outcomes.close(), kafkaDeadline);
     await step('dead-letter producer', () => deadLetters.disconnect(), kafkaDeadline);
     await step('rate-limit store', () => limiter.close(), deadline);
     await step('Genesys connections', () => connections.close(), deadline);

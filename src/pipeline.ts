@@ -1,5 +1,5 @@
 import { BridgeError, ShutdownError, isBridgeError, type ErrorCode } from './errors.js';
-import { genesysIdOf, recipientOf } from './genesys/actions.js';
+import { genesysIdOf, genesysMessageIdOf, recipientOf } from './genesys/actions.js';
 import { checkedRequestFor } from './genesys/limits.js';
 import type { GenesysSender } from './genesys/contact-batcher.js';
 import type { Health } from './health.js';
@@ -10,6 +10,9 @@ import { decide, type FailureOutcome } from './delivery/outcome.js';
 import { backoffMs, type RetryPolicy } from './delivery/retry-policy.js';
 import { certainlyNotDelivered, isFailure, type DeliveryGate } from './delivery/ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './delivery/ledger/ledger.js';
+import type { DeliveryGuards } from './delivery/guards.js';
+import type { InDoubtResolver } from './delivery/in-doubt-resolver.js';
+import type { OutcomeEvent, OutcomeKind, OutcomeListener } from './delivery/outcome-event.js';
 import type { RuleSet, Rule } from './rules/rule-set.js';
 import { prefilterFor } from './rules/prefilter.js';
 import { ruleIdempotencyKey, ruleOrderingKey } from './rules/rule-keys.js';
@@ -41,6 +44,12 @@ export interface PipelineDeps {
   readonly recipientHash: RecipientHasher;
   /** false: every event is decoded, even one whose raw value can match no rule (EVENT_PREFILTER). Default true. */
   readonly prefilter?: boolean;
+  /** Told of each delivery's final outcome (outcome topic, status checks). */
+  readonly outcomes?: OutcomeListener;
+  /** Consulted before a claim: the rule's maxEventAge and the suppression list (delivery/guards.ts). */
+  readonly guards?: DeliveryGuards;
+  /** Asks Genesys about a delivery an earlier run left pending, before calling it in doubt. */
+  readonly resolver?: InDoubtResolver;
 }
 
 export interface HandleContext {
@@ -55,7 +64,8 @@ export interface HandleContext {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
+export type DeliveryOutcome =
+  'sent' | 'dead-lettered' | 'skipped' | 'in-doubt' | 'resolved' | 'expired' | 'suppressed';
 
 /** The idempotency key of each rule an event matched, and whether the event is a replay (REPLAY_HEADERS). */
 interface EventKeys {
@@ -380,6 +390,16 @@ export class Pipeline {
       return 'dead-lettered';
     }
     const recipient = this.#deps.recipientHash(recipientOf(rendered));
+    const guarded = await this.#deps.guards?.check(rule, message, recipient);
+    if (guarded) {
+      if (gate && ref) {
+        const info = { reason: guarded.reason, recipientHash: recipient };
+        await this.#recording(() => gate.ledger.markOutcome(ref, guarded.state, info), log, ctx);
+      }
+      this.#emit(guarded.state, message, rule, key, { recipientHash: recipient, reason: guarded.reason });
+      log.info({ outcome: guarded.state, recipient, reason: guarded.reason }, 'delivery');
+      return guarded.state;
+    }
 
     let attemptsBefore = 0;
     if (gate && ref) {
@@ -391,8 +411,13 @@ export class Pipeline {
       if (!claim.proceed && claim.outcome === 'skipped') {
         return this.#settleKnown(message, gate, ref, claim.record, log, ctx, run);
       }
-      if (!claim.proceed) {
+      const reconciled = claim.proceed
+        ? undefined
+        : await this.#reconcile(gate, ref, rule, claim.record, recipient, message, key, log, ctx);
+      if (reconciled === 'resolved') return 'resolved';
+      if (!claim.proceed && reconciled === undefined) {
         const { record } = claim;
+        this.#emit('in-doubt', message, rule, key, { recipientHash: recipient, reason: record.reason });
         log.warn(
           {
             outcome: 'in-doubt',
@@ -405,8 +430,8 @@ export class Pipeline {
         );
         return 'in-doubt';
       }
-      attemptsBefore = claim.attemptsBefore;
-      if (claim.tookOver)
+      attemptsBefore = claim.proceed ? claim.attemptsBefore : (reconciled?.attempts ?? 0);
+      if (claim.proceed && claim.tookOver)
         log.warn(
           { idempotencyKey: ref.idempotencyKey },
           'at-least-once: sending again a delivery an earlier run left unfinished',
@@ -490,6 +515,12 @@ export class Pipeline {
         };
         await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
       }
+      this.#emit('sent', message, rule, key, {
+        conversationId,
+        messageId: rendered.kind === 'agentlessMessage' ? genesysMessageIdOf(response.body) : undefined,
+        correlationId: response.correlationId,
+        recipientHash: recipient,
+      });
       log.info(
         {
           outcome: 'sent',
@@ -543,6 +574,104 @@ export class Pipeline {
       run,
     );
     return 'dead-lettered';
+  }
+
+  /**
+   * A delivery the gate just found in doubt: asks Genesys (delivery/in-doubt-resolver.ts). Sent: recorded `sent` with
+   * its conversation id ('resolved'). Certainly not sent: taken back to pending for this run, which sends it (the
+   * returned record). Otherwise it stays in doubt, with the reason added (undefined).
+   */
+  async #reconcile(
+    gate: DeliveryGate,
+    ref: DeliveryRef & EventOrigin,
+    rule: Rule,
+    record: DeliveryRecord,
+    recipient: string,
+    message: InboundMessage,
+    key: string | undefined,
+    log: Logger,
+    ctx: HandleContext,
+  ): Promise<'resolved' | DeliveryRecord | undefined> {
+    const resolver = this.#deps.resolver;
+    if (!resolver) return undefined;
+    const resolution = await resolver.resolve(record, rule.action.kind, {
+      waitSignal: ctx.stopSignal,
+      heartbeat: ctx.heartbeat,
+    });
+    // Compare-and-set: of two claimants (a rebalance), only one acts on the resolution.
+    const input = { ...ref, recipientHash: recipient, owner: gate.owner };
+    const mine = await this.#recording(() => gate.ledger.reclaimInDoubt(input), log, ctx);
+    if (!mine) return undefined;
+    if (resolution.kind === 'sent') {
+      const info = { genesysId: resolution.conversationId, attempts: record.attempts };
+      await this.#recording(() => gate.ledger.markSent(ref, info), log, ctx);
+      this.#emit('resolved', message, rule, key, {
+        conversationId: resolution.conversationId,
+        recipientHash: recipient,
+        reason: resolution.reason,
+      });
+      log.info(
+        {
+          outcome: 'resolved',
+          idempotencyKey: ref.idempotencyKey,
+          conversationId: resolution.conversationId,
+        },
+        'delivery',
+      );
+      return 'resolved';
+    }
+    if (resolution.kind === 'not-sent') {
+      log.warn(
+        { idempotencyKey: ref.idempotencyKey, reason: resolution.reason },
+        'in doubt, not sent: sending now, once',
+      );
+      return mine;
+    }
+    const reason = `${record.reason ?? 'in doubt'}; ${resolution.reason}`;
+    await this.#recording(() => gate.ledger.markInDoubt(ref, gate.owner, reason), log, ctx);
+    log.warn(
+      { idempotencyKey: ref.idempotencyKey, reason: resolution.reason },
+      'in doubt: Genesys could not settle it',
+    );
+    return undefined;
+  }
+
+  /** Tells the outcome listener (outcome topic, status checks); never fails the delivery. */
+  #emit(
+    outcome: OutcomeKind,
+    message: InboundMessage,
+    rule: Rule | undefined,
+    idempotencyKey: string | undefined,
+    details: {
+      conversationId?: string | undefined;
+      messageId?: string | undefined;
+      correlationId?: string | undefined;
+      recipientHash?: string | undefined;
+      errorCode?: string | undefined;
+      reason?: string | undefined;
+    },
+  ): void {
+    const listener = this.#deps.outcomes;
+    if (!listener) return;
+    const ref = rule ? this.#deps.ledger?.ref(message, rule.name, idempotencyKey) : undefined;
+    const { conversationId, messageId, correlationId, ...rest } = details;
+    const event: OutcomeEvent = {
+      outcome,
+      at: new Date().toISOString(),
+      rule: rule?.name,
+      action: rule?.action.kind,
+      idempotencyKey: ref?.idempotencyKey ?? idempotencyKey,
+      event: {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        key: keyOf(message) ?? null,
+      },
+      genesys: { conversationId, messageId, correlationId },
+      traceId: ref?.traceId ?? trace.getActiveSpan()?.spanContext().traceId,
+      ...rest,
+    };
+    listener(event);
   }
 
   /** A redelivery of a delivery whose outcome is final: counted on its record, not sent or dead-lettered again. */
@@ -657,6 +786,12 @@ export class Pipeline {
         });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.#recording(() => gate.ledger.markDeadLettered(ref, failure), log, ctx);
+        const dead = this.#deps.rules().rules.find((r) => r.name === rule);
+        this.#emit('dead-lettered', message, dead, idempotencyKey, {
+          correlationId: error.correlationId,
+          errorCode: code,
+          reason,
+        });
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {

@@ -11,6 +11,7 @@ import {
   mergeFaults,
   type FaultSettings,
 } from './faults.js';
+import { ConversationStore } from './conversations.js';
 import {
   hasMediaType,
   validateAgentlessEmail,
@@ -33,6 +34,7 @@ import {
  *                                                     the most calls seen in one rate window (per token, org emails)
  *   DELETE /__simulator/tokens                        revoke every issued token
  *   PATCH  /__simulator/tokens                        {"lifetimeS": N}: expires_in of tokens issued from now on
+ *   GET    /__simulator/conversations                 the accepted emails and messages it remembers (conversations.ts)
  */
 
 export interface SimulatorClient {
@@ -100,6 +102,7 @@ export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
 
 const MAX_REQUEST_BYTES = 512_000;
 const AGENTLESS_EMAIL = '/api/v2/conversations/emails/agentless';
+const AGENTLESS_MESSAGE = '/api/v2/conversations/messages/agentless';
 
 interface IssuedToken {
   readonly clientId: string;
@@ -123,6 +126,7 @@ export class GenesysSimulator {
   readonly #tokenWindows = new Map<string, WindowLog>();
   readonly #orgEmails = new WindowLog();
   #maxPerToken = 0;
+  readonly #conversations = new ConversationStore();
 
   private constructor(options: SimulatorOptions) {
     // `latencyMs` is a shorthand for the fault switch of the same name.
@@ -289,6 +293,15 @@ export class GenesysSimulator {
         timestamp: new Date().toISOString(),
       }));
     }
+    const status = this.#conversations.answer(
+      req.method ?? 'GET',
+      path,
+      url,
+      raw,
+      this.#faults,
+      correlationId,
+    );
+    if (status) return this.#statusAnswer(req, res, `${path}${url.search}`, correlationId, status);
     const contactList = /^\/api\/v2\/outbound\/contactlists\/([^/]+)\/contacts$/.exec(path)?.[1];
     if (req.method === 'POST' && contactList !== undefined) {
       const listId = decodeURIComponent(contactList);
@@ -431,6 +444,14 @@ export class GenesysSimulator {
       return this.#json(res, 400, error);
     }
     const answer = respond(body as Record<string, unknown>);
+    if (!Array.isArray(answer) && (path === AGENTLESS_EMAIL || path === AGENTLESS_MESSAGE)) {
+      this.#conversations.remember(
+        path === AGENTLESS_EMAIL ? 'email' : 'message',
+        answer,
+        body as Record<string, unknown>,
+        this.#faults,
+      );
+    }
     const response = Array.isArray(answer) ? answer : { ...answer, selfUri: `${path}/${correlationId}` };
     record(200, body, response);
     this.#json(res, 200, response);
@@ -526,6 +547,32 @@ export class GenesysSimulator {
     return false;
   }
 
+  /** A status or analytics answer (conversations.ts), behind the same bearer check as every API call. */
+  #statusAnswer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    correlationId: string,
+    answer: { status: number; body: unknown; method: string },
+  ): void {
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
+    const valid = issued !== undefined && issued.expiresAtMs > Date.now();
+    const status = valid ? answer.status : 401;
+    const body = valid
+      ? answer.body
+      : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
+    this.#record({
+      method: answer.method,
+      path,
+      status,
+      correlationId,
+      clientId: issued?.clientId,
+      response: body,
+    });
+    this.#json(res, status, body);
+  }
+
   /** Genesys' 429: Retry-After in seconds, and the same number in brackets in the message. */
   #tooManyRequests(
     res: ServerResponse,
@@ -566,6 +613,9 @@ export class GenesysSimulator {
       }
     }
     if (path === '/__simulator/stats' && method === 'GET') return this.#json(res, 200, this.stats());
+    if (path === '/__simulator/conversations' && method === 'GET') {
+      return this.#json(res, 200, this.#conversations.all());
+    }
     if (path === '/__simulator/tokens' && method === 'PATCH') {
       let lifetimeS: unknown;
       try {

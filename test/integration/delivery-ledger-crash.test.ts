@@ -84,6 +84,8 @@ rules:
         LEDGER_URL: ledger.url,
         LOG_LEVEL: 'warn',
         MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
+        // The simulator's analytics has no lag: a delivery left pending is reconciled at once (docs/deliveries.md).
+        RECONCILE_ANALYTICS_LAG_MS: '0',
       });
     const sentCount = () => simulator.received(AGENTLESS_EMAIL_PATH).length;
 
