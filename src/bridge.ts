@@ -23,6 +23,7 @@ import { DeliveryRunner, type RunnerOptions } from './delivery/runner.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
 import { deliveriesHandler } from './delivery/ledger/history.js';
 import { openLedger } from './delivery/ledger/open.js';
+import { startOutcomes, type Outcomes } from './delivery/outcomes.js';
 import type { Ledger } from './delivery/ledger/ledger.js';
 import { loadRulesFile, type RulesFileAccess } from './rules/rules-file.js';
 import type { RuleSet } from './rules/rule-set.js';
@@ -87,6 +88,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const reloader = createReloader(config, rules, access, logger, metrics);
   const onHangup = () => void reloader.reload('SIGHUP');
+  // Status checks, outcome topic, suppression list (docs/deliveries.md).
+  const outcomes = await startOutcomesOf(options, metrics, { kafka, ledger, connections, reloader });
 
   const pipeline = createPipeline(options, {
     rules: () => reloader.current,
@@ -95,6 +98,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     health,
     metrics,
     ledger,
+    outcomes,
   });
 
   const { stopWaits, stopCalls, prepare } = preparing(pipeline);
@@ -130,7 +134,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     stopWaits.abort();
     const unwindMs = Math.min(UNWIND_MS, closeTimeoutMs / 2);
     const consumerStop = () => running.stop({ graceMs, unwindMs, onGraceOver: () => stopCalls.abort() });
-    const resources = { stopCalls, deadLetters, limiter, connections, admin, expiry, ledger };
+    const resources = { stopCalls, outcomes, deadLetters, limiter, connections, admin, expiry, ledger };
     return shutDown(logger, graceMs, closeTimeoutMs, stopSteps(consumerStop, resources));
   };
   return {
@@ -309,10 +313,11 @@ function createPipeline(
   parts: Pick<PipelineDeps, 'rules' | 'deadLetters' | 'health' | 'metrics'> & {
     readonly connections: GenesysConnections;
     readonly ledger: Ledger;
+    readonly outcomes: Outcomes;
   },
 ): Pipeline {
   const { config, logger } = options;
-  const { connections, deadLetters, health, metrics, ledger } = parts;
+  const { connections, deadLetters, health, metrics, ledger, outcomes } = parts;
   return new Pipeline({
     rules: parts.rules,
     genesys: connections.fallback.sender,
@@ -328,6 +333,9 @@ function createPipeline(
     metrics,
     groupId: config.kafka.groupId,
     ledger: new DeliveryGate(ledger, config.ledger.keyHeader),
+    outcomes: outcomes.listener,
+    guards: outcomes.guards,
+    resolver: outcomes.resolver,
     decoder: new Decoder({
       registry: config.schemaRegistry && new SchemaRegistryClient(config.schemaRegistry),
       plainJson: topicFilter(config.plainJsonTopics),
@@ -440,6 +448,7 @@ function stopSteps(
   consumerStop: () => Promise<void>,
   r: {
     stopCalls: AbortController;
+    outcomes: Outcomes;
     deadLetters: DeadLetterWriter;
     limiter: { close(): Promise<void> };
     connections: GenesysConnections;
@@ -448,17 +457,19 @@ function stopSteps(
     ledger: Ledger;
   },
 ): ShutdownStep[] {
-  const { stopCalls, deadLetters, limiter, connections, admin, expiry, ledger } = r;
+  const { stopCalls, outcomes, deadLetters, limiter, connections, admin, expiry, ledger } = r;
   return [
     ['consumer', 'kafka', consumerStop],
+    // Outcomes of the deliveries that just finished are flushed before the producers they share go.
     [
-      'dead-letter producer',
+      'outcome publisher',
       'kafka',
       () => {
         stopCalls.abort();
-        return deadLetters.disconnect();
+        return outcomes.close();
       },
     ],
+    ['dead-letter producer', 'kafka', () => deadLetters.disconnect()],
     ['rate-limit store', 'local', () => limiter.close()],
     ['Genesys connections', 'local', () => connections.close()],
     ['admin server', 'local', () => admin.close()],
@@ -475,6 +486,28 @@ function stopSteps(
 }
 
 type ShutdownStep = readonly [what: string, kind: 'kafka' | 'local', work: () => Promise<unknown>];
+
+/** The outcome side: status checks through each rule's connection, the outcome topic, the suppression list. */
+function startOutcomesOf(
+  options: BridgeOptions,
+  metrics: Metrics,
+  parts: { kafka: Kafka; ledger: Ledger; connections: GenesysConnections; reloader: RulesReloader },
+): Promise<Outcomes> {
+  const { config, logger } = options;
+  const { kafka, ledger, connections, reloader } = parts;
+  return startOutcomes({
+    config,
+    recipientHash: recipientHasher(config.recipientHashKey),
+    kafka,
+    ledger,
+    logger,
+    metrics,
+    statusClientFor: (name) => {
+      const rule = reloader.current.rules.find((r) => r.name === name);
+      return rule && connections.connectionFor(rule.connection).statusClient;
+    },
+  });
+}
 
 const DAY_MS = 86_400_000;
 /** After the grace, aborted deliveries get at most this long to unwind before the consumer leaves anyway. */

@@ -8,6 +8,7 @@ import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
 import { EXIT } from './commands/signals.js';
 import { maskUrlCredentials } from './secret.js';
 import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
+import { SUPPRESSIONS_USAGE, suppressionsCommand } from './commands/suppressions.js';
 
 /** Each command lives in src/commands/; this file only dispatches. */
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   rules: rulesCommand,
   deliveries: deliveriesCommand,
   dlq: (args) => dlqCommand(args),
+  suppressions: suppressionsCommand,
 };
 
 const USAGE = `Usage: geb <command> [options]
@@ -28,6 +30,7 @@ ${CONFIG_USAGE}
 ${RULES_USAGE}
 ${DELIVERIES_USAGE}
 ${DLQ_USAGE}
+${SUPPRESSIONS_USAGE}
   --version                 Print the version.
   help                      Show this text.
 `;

@@ -83,6 +83,15 @@ export interface Config {
     /** Bearer token that GET /deliveries requires; unset: /deliveries is off. */
     readonly token: Secret | undefined;
   };
+  readonly outcomes: {
+    readonly statusChecks: number;
+    readonly statusCheckDelayMs: number;
+    readonly statusCheckIntervalMs: number;
+    /** Unset: outcomes are not published. */
+    readonly topic: string | undefined;
+    readonly suppressionDays: number;
+    readonly reconcileAnalyticsLagMs: number;
+  };
   /** HMAC key of the recipient hash (telemetry/logger.ts); unset: an unkeyed SHA-256, warned about at start-up. */
   readonly recipientHashKey: Secret | undefined;
   /** Absent when SCHEMA_REGISTRY_URL is not set. */
@@ -127,6 +136,7 @@ export const SETTING_GROUPS = {
   'rate-limits': 'Rate limits',
   delivery: 'Delivery: concurrency, retries, shutdown',
   ledger: 'Delivery ledger',
+  outcomes: 'Delivery outcomes: status checks, outcome topic, suppression',
   decoding: 'Decoding and schema registry',
   admin: 'Admin server and logs',
 } as const;
@@ -588,6 +598,64 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "`true`: a plain-JSON event whose raw bytes hold none of the string values and prefixes the topic's rules require is settled as matching no rule without being decoded (several times faster on topics where most events match nothing); such an event is then not dead-lettered if its JSON is malformed. `false`: every event is decoded.",
   },
+  // Delivery outcomes (docs/deliveries.md)
+  {
+    name: 'STATUS_CHECKS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 100,
+    default: '5',
+    description:
+      'How many times the bridge asks Genesys what became of an accepted agentless email or message (delivered, bounced, failed); after the last inconclusive check its status is `unknown` with the reason. 0: no status checks.',
+  },
+  {
+    name: 'STATUS_CHECK_DELAY_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 86_400_000,
+    default: '30000',
+    description:
+      'Wait after Genesys accepted a send before its first status check (a bounce shows some 20–25 s after the send; unverified).',
+  },
+  {
+    name: 'STATUS_CHECK_INTERVAL_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 100,
+    max: 86_400_000,
+    default: '60000',
+    description:
+      "Wait between two status checks of the same send. Checks use the connection's rate budget at a lower priority than sends.",
+  },
+  {
+    name: 'OUTCOME_TOPIC',
+    group: 'outcomes',
+    kind: 'text',
+    description:
+      "Kafka topic that receives each delivery's final outcome (schemas/outcome.schema.json), keyed like the source event; `{topic}` is the source topic. Unset: no outcomes are published.",
+  },
+  {
+    name: 'RECONCILE_ANALYTICS_LAG_MS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 3_600_000,
+    default: '120000',
+    description:
+      "How long after a conversation Genesys' analytics query is taken to show it (unverified). A delivery a crash left pending is looked up in Genesys this long after the crashed run's last possible call; not found then, it is sent now, once.",
+  },
+  {
+    name: 'SUPPRESSION_DAYS',
+    group: 'outcomes',
+    kind: 'integer',
+    min: 0,
+    max: 3650,
+    default: '7',
+    description:
+      'A recipient whose email bounced (or whose message failed) is not sent to again for this many days: such deliveries are recorded `suppressed`. 0: no suppression.',
+  },
   // Admin and logs
   {
     name: 'ADMIN_PORT',
@@ -682,6 +750,14 @@ export function loadConfig(env: Env = process.env): Config {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT'),
       token: reader.strongSecret('ADMIN_TOKEN', { bearer: true }),
+    },
+    outcomes: {
+      statusChecks: reader.integer('STATUS_CHECKS'),
+      statusCheckDelayMs: reader.integer('STATUS_CHECK_DELAY_MS'),
+      statusCheckIntervalMs: reader.integer('STATUS_CHECK_INTERVAL_MS'),
+      topic: reader.optional('OUTCOME_TOPIC'),
+      suppressionDays: reader.integer('SUPPRESSION_DAYS'),
+      reconcileAnalyticsLagMs: reader.integer('RECONCILE_ANALYTICS_LAG_MS'),
     },
     recipientHashKey: reader.strongSecret('RECIPIENT_HASH_KEY'),
     ledger: {

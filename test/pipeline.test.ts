@@ -31,6 +31,7 @@ describe('Pipeline.prepare', () => {
     const logs = new LogCapture();
     // The seam: the rule set the pipeline reads on every event. A defect that only this event's data triggers.
     const rules = {
+      rules: [],
       match: () => {
         throw new TypeError('Cannot read properties of secret@example.com');
       },
@@ -82,7 +83,7 @@ describe('Pipeline.prepare', () => {
       },
     } as unknown as Rule;
     const pipeline = new Pipeline({
-      rules: () => ({ match: () => [rule] }) as unknown as RuleSet,
+      rules: () => ({ rules: [rule], match: () => [rule] }) as unknown as RuleSet,
       genesys: {} as GenesysSender,
       deadLetters: writer,
       health: new Health(),

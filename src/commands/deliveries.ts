@@ -16,7 +16,8 @@ export const DELIVERIES_USAGE = `  deliveries show           What happened to an
       --recipient ADDRESS   Deliveries to this email address or phone number, found by its hash (with the
                             bridge's RECIPIENT_HASH_KEY or RECIPIENT_HASH_KEY_FILE, which must be set alike).
       --since 1h            Only records updated since (90s, 15m, 1h, 7d, or an ISO-8601 time).
-      --state S             pending, sent, failed, dead-lettered or in-doubt.
+      --state S             pending, sent, failed, dead-lettered, in-doubt, delivered, bounced,
+                            failed-downstream, unknown, expired or suppressed.
       --limit N             At most N records, newest first (default 100).
       --json                JSON, as the admin server's GET /deliveries answers.
       --ledger URL          Instead of LEDGER_URL.`;

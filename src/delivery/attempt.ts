@@ -1,20 +1,23 @@
 import { trace } from '@opentelemetry/api';
 import { BridgeError, ShutdownError, isBridgeError, type ErrorCode } from '../errors.js';
-import { genesysIdOf, recipientOf } from '../genesys/actions.js';
+import { genesysIdOf, genesysMessageIdOf, recipientOf } from '../genesys/actions.js';
 import type { GenesysRequest } from '../genesys/client.js';
 import type { GenesysSender } from '../genesys/contact-batcher.js';
 import type { Health } from '../health.js';
 import type { DeadLetterWriter, Replay, Stage } from '../kafka/dead-letter.js';
-import { coordinatesOf, type InboundMessage } from '../kafka/message.js';
+import { coordinatesOf, keyOf, type InboundMessage } from '../kafka/message.js';
 import type { RenderedAction } from '../rules/action.js';
-import type { Rule } from '../rules/rule-set.js';
+import type { Rule, RuleSet } from '../rules/rule-set.js';
 import type { Logger, RecipientHasher } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { waitOut, type Waits } from '../wait.js';
+import type { DeliveryGuards } from './guards.js';
+import type { InDoubtResolver } from './in-doubt-resolver.js';
 import { certainlyNotDelivered, isFailure, type DeliveryGate } from './ledger/gate.js';
 import type { DeliveryRecord, DeliveryRef, EventOrigin } from './ledger/ledger.js';
 import { backoffMs, type RetryPolicy } from './retry-policy.js';
 import { decide, type FailureOutcome } from './outcome.js';
+import type { OutcomeEvent, OutcomeKind, OutcomeListener } from './outcome-event.js';
 
 /** What one event's run may wait on and abort: its waits (backoff, pause probes) and its Genesys calls. */
 export interface EventContext extends Waits {
@@ -27,7 +30,8 @@ export interface EventContext extends Waits {
 }
 
 /** The final outcome of one delivery (one rule applied to one event). */
-export type DeliveryOutcome = 'sent' | 'dead-lettered' | 'skipped' | 'in-doubt';
+export type DeliveryOutcome =
+  'sent' | 'dead-lettered' | 'skipped' | 'in-doubt' | 'resolved' | 'expired' | 'suppressed';
 
 /** The idempotency key of each rule an event matched, and whether the event is a replay (REPLAY_HEADERS). */
 export interface EventKeys {
@@ -70,6 +74,14 @@ export interface AttemptDeps {
   readonly ledger?: DeliveryGate;
   /** The stand-in for a recipient in logs and the ledger (keyed with RECIPIENT_HASH_KEY). */
   readonly recipientHash: RecipientHasher;
+  /** Read when a dead letter is told to the outcome listener (the rule's action). */
+  readonly rules: () => RuleSet;
+  /** Told of each delivery's final outcome (outcome topic, status checks). */
+  readonly outcomes?: OutcomeListener;
+  /** Consulted before a claim: the rule's maxEventAge and the suppression list (delivery/guards.ts). */
+  readonly guards?: DeliveryGuards;
+  /** Asks Genesys about a delivery an earlier run left pending, before calling it in doubt. */
+  readonly resolver?: InDoubtResolver;
 }
 
 /**
@@ -162,9 +174,19 @@ export class DeliveryAttempts {
     rendered: RenderedAction,
     request: GenesysRequest,
   ): Promise<DeliveryOutcome> {
-    const { rule, log, ctx, keys } = delivery;
+    const { message, rule, log, ctx, keys } = delivery;
     const gate = this.#deps.ledger;
     const recipient = this.#deps.recipientHash(recipientOf(rendered));
+    const guarded = await this.#deps.guards?.check(rule, message, recipient);
+    if (guarded) {
+      if (gate && ref) {
+        const info = { reason: guarded.reason, recipientHash: recipient };
+        await this.recording(() => gate.markOutcome(ref, guarded.state, info), log, ctx);
+      }
+      this.#emit(guarded.state, message, rule, key, { recipientHash: recipient, reason: guarded.reason });
+      log.info({ outcome: guarded.state, recipient, reason: guarded.reason }, 'delivery');
+      return guarded.state;
+    }
     let attemptsBefore = 0;
     if (gate && ref) {
       const replaying = keys.replay?.rule === rule.name;
@@ -177,21 +199,28 @@ export class DeliveryAttempts {
         return this.#settleKnown(delivery, ref, claim.record);
       if (!claim.proceed) {
         const { record } = claim;
-        const { idempotencyKey } = ref;
-        log.warn(
-          { outcome: 'in-doubt', idempotencyKey, state: record.state, recipient, reason: record.reason },
-          'delivery',
-        );
-        return 'in-doubt';
+        const reconciled = await this.#reconcile(delivery, key, ref, record, recipient);
+        if (reconciled === 'resolved') return 'resolved';
+        if (reconciled === undefined) {
+          this.#emit('in-doubt', message, rule, key, { recipientHash: recipient, reason: record.reason });
+          const { idempotencyKey } = ref;
+          log.warn(
+            { outcome: 'in-doubt', idempotencyKey, state: record.state, recipient, reason: record.reason },
+            'delivery',
+          );
+          return 'in-doubt';
+        }
+        attemptsBefore = reconciled.attempts;
+      } else {
+        attemptsBefore = claim.attemptsBefore;
+        if (claim.tookOver)
+          log.warn(
+            { idempotencyKey: ref.idempotencyKey },
+            'at-least-once: sending again a delivery an earlier run left unfinished',
+          );
       }
-      attemptsBefore = claim.attemptsBefore;
-      if (claim.tookOver)
-        log.warn(
-          { idempotencyKey: ref.idempotencyKey },
-          'at-least-once: sending again a delivery an earlier run left unfinished',
-        );
     }
-    return this.#call({ delivery, key, request, recipient, ref, attemptsBefore });
+    return this.#call({ delivery, key, rendered, request, recipient, ref, attemptsBefore });
   }
 
   /** Calls Genesys, retrying or pausing as the failure says, until sent or dead-lettered. */
@@ -272,8 +301,8 @@ export class DeliveryAttempts {
     attempt: number,
     tally: Tally,
   ): Promise<void> {
-    const { delivery, recipient, ref, attemptsBefore } = call;
-    const { log, ctx } = delivery;
+    const { delivery, key, rendered, recipient, ref, attemptsBefore } = call;
+    const { message, rule, log, ctx } = delivery;
     const gate = this.#deps.ledger;
     if (this.#deps.health.resume()) log.info('Genesys accepts calls again: delivery resumed');
     const conversationId = genesysIdOf(response.body);
@@ -288,6 +317,12 @@ export class DeliveryAttempts {
       const info = { genesysId: conversationId, correlationId, attempts: attemptsBefore + attempt };
       await this.recording(() => gate.markSent(ref, info), log, ctx);
     }
+    this.#emit('sent', message, rule, key, {
+      conversationId,
+      messageId: rendered.kind === 'agentlessMessage' ? genesysMessageIdOf(response.body) : undefined,
+      correlationId,
+      recipientHash: recipient,
+    });
     log.info(
       {
         outcome: 'sent',
@@ -300,6 +335,77 @@ export class DeliveryAttempts {
       },
       'delivery',
     );
+  }
+
+  /**
+   * A delivery the gate just found in doubt: asks Genesys (delivery/in-doubt-resolver.ts). Sent: recorded `sent` with
+   * its conversation id ('resolved'). Certainly not sent: taken back to pending for this run, which sends it (the
+   * returned record). Otherwise it stays in doubt, with the reason added (undefined).
+   */
+  async #reconcile(
+    delivery: Delivery,
+    key: string | undefined,
+    ref: LedgerRef,
+    record: DeliveryRecord,
+    recipient: string,
+  ): Promise<'resolved' | DeliveryRecord | undefined> {
+    const { resolver, ledger: gate } = this.#deps;
+    if (!resolver || !gate) return undefined;
+    const { message, rule, log, ctx } = delivery;
+    const waits = { waitSignal: ctx.waitSignal, heartbeat: ctx.heartbeat };
+    const resolution = await resolver.resolve(record, rule.action.kind, waits);
+    // Compare-and-set: of two claimants (a rebalance), only one acts on the resolution.
+    const mine = await this.recording(() => gate.reclaimInDoubt(ref, recipient), log, ctx);
+    if (!mine) return undefined;
+    const { idempotencyKey } = ref;
+    if (resolution.kind === 'sent') {
+      const { conversationId } = resolution;
+      const info = { genesysId: conversationId, attempts: record.attempts };
+      await this.recording(() => gate.markSent(ref, info), log, ctx);
+      const details = { conversationId, recipientHash: recipient, reason: resolution.reason };
+      this.#emit('resolved', message, rule, key, details);
+      log.info({ outcome: 'resolved', idempotencyKey, conversationId }, 'delivery');
+      return 'resolved';
+    }
+    if (resolution.kind === 'not-sent') {
+      log.warn({ idempotencyKey, reason: resolution.reason }, 'in doubt, not sent: sending now, once');
+      return mine;
+    }
+    const reason = `${record.reason ?? 'in doubt'}; ${resolution.reason}`;
+    await this.recording(() => gate.markInDoubt(ref, reason), log, ctx);
+    log.warn({ idempotencyKey, reason: resolution.reason }, 'in doubt: Genesys could not settle it');
+    return undefined;
+  }
+
+  /** Tells the outcome listener (outcome topic, status checks); never fails the delivery. */
+  #emit(
+    outcome: OutcomeKind,
+    message: InboundMessage,
+    rule: Rule | undefined,
+    idempotencyKey: string | undefined,
+    details: OutcomeDetails,
+  ): void {
+    const listener = this.#deps.outcomes;
+    if (!listener) return;
+    const ref = rule ? this.#deps.ledger?.ref(message, rule.name, idempotencyKey) : undefined;
+    const { conversationId, messageId, correlationId, ...rest } = details;
+    const event: OutcomeEvent = {
+      outcome,
+      at: new Date().toISOString(),
+      rule: rule?.name,
+      action: rule?.action.kind,
+      idempotencyKey: ref?.idempotencyKey ?? idempotencyKey,
+      event: {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        key: keyOf(message) ?? null,
+      },
+      genesys: { conversationId, messageId, correlationId },
+      traceId: ref?.traceId ?? trace.getActiveSpan()?.spanContext().traceId,
+      ...rest,
+    };
+    listener(event);
   }
 
   /**
@@ -416,6 +522,12 @@ export class DeliveryAttempts {
         });
         this.#deps.metrics?.deadLetters.inc({ code, stage });
         if (gate && ref) await this.recording(() => gate.markDeadLettered(ref, failure), log, ctx);
+        const dead = rule === undefined ? undefined : this.#deps.rules().rules.find((r) => r.name === rule);
+        this.#emit('dead-lettered', message, dead, idempotencyKey, {
+          correlationId: error.correlationId,
+          errorCode: code,
+          reason,
+        });
         log.warn({ outcome: 'dead-lettered', code, stage, deadLetterTopic: topic, reason }, 'delivery');
         return;
       } catch (writeError) {
@@ -430,6 +542,16 @@ export class DeliveryAttempts {
   }
 }
 
+/** What an outcome record says besides the outcome (none of it personal data). */
+interface OutcomeDetails {
+  readonly conversationId?: string | undefined;
+  readonly messageId?: string | undefined;
+  readonly correlationId?: string | undefined;
+  readonly recipientHash?: string | undefined;
+  readonly errorCode?: string | undefined;
+  readonly reason?: string | undefined;
+}
+
 /** A delivery's place in the ledger. */
 export type LedgerRef = DeliveryRef & EventOrigin;
 
@@ -437,6 +559,7 @@ export type LedgerRef = DeliveryRef & EventOrigin;
 interface Call {
   readonly delivery: Delivery;
   readonly key: string | undefined;
+  readonly rendered: RenderedAction;
   readonly request: GenesysRequest;
   readonly recipient: string;
   readonly ref: (DeliveryRef & EventOrigin) | undefined;

@@ -141,3 +141,9 @@ export function genesysIdOf(response: Record<string, unknown>): string | undefin
   const id = response['conversationId'] ?? response['id'];
   return typeof id === 'string' ? id : undefined;
 }
+
+/** An agentless message's own id (its status is looked up by conversation id and this). */
+export function genesysMessageIdOf(response: Record<string, unknown>): string | undefined {
+  const id = response['id'];
+  return typeof id === 'string' ? id : undefined;
+}

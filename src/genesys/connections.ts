@@ -8,6 +8,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { GenesysClient } from './client.js';
 import { ContactBatcher, type GenesysSender } from './contact-batcher.js';
 import { RateLimiter } from './rate-limiter.js';
+import { StatusClient } from './status-client.js';
 import { TokenProvider } from './token-provider.js';
 
 /** Where and as whom to call Genesys: the GENESYS_* variables, or a connection of the rules file. */
@@ -44,6 +45,8 @@ export interface GenesysConnection {
   readonly client: GenesysClient;
   /** What the pipeline sends through: the client behind a contact batcher. */
   readonly sender: GenesysSender;
+  /** Delivery status checks, on the same token and at a lower priority in the same budget. */
+  readonly statusClient: StatusClient;
 }
 
 /** `redisKeyPrefix`: a named connection's organisation budgets must not be shared with another organisation's. */
@@ -69,7 +72,8 @@ export function createGenesysConnection(
     logger: logger.child({ component: 'rate-limiter' }),
   });
   const client = new GenesysClient({ apiBaseUrl: settings.apiBaseUrl, http, tokens, limiter, metrics });
-  return { tokens, limiter, client, sender: new ContactBatcher(client) };
+  const statusClient = new StatusClient({ apiBaseUrl: settings.apiBaseUrl, http, tokens, limiter });
+  return { tokens, limiter, client, sender: new ContactBatcher(client), statusClient };
 }
 
 /**

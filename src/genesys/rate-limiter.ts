@@ -51,6 +51,9 @@ export const JITTER_ALLOWANCE_MS = 250;
  */
 const BURST_MS = 20;
 
+/** How often a background call looks again for a free turn. */
+const BACKGROUND_POLL_MS = 25;
+
 /**
  * The pace that keeps a budget of `limit` calls in ANY window of `windowMs`, even when calls reach Genesys up to
  * JITTER_ALLOWANCE_MS later than one another. Any window, i.e. a sliding one: Genesys does not say whether its
@@ -95,6 +98,12 @@ export class MemoryBucket implements Bucket {
     this.#now = now;
     this.#tokens = capacity;
     this.#at = now();
+  }
+
+  /** Milliseconds until a turn would be free without waiting; takes nothing. */
+  msUntilFree(): number {
+    const tokens = Math.min(this.#capacity, this.#tokens + Math.max(0, this.#now() - this.#at) * this.#perMs);
+    return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.#perMs);
   }
 
   reserve(): Promise<number> {
@@ -166,7 +175,9 @@ class RedisBucket implements Bucket {
  * before every call; the time spent waiting is returned so that it can be logged and measured.
  */
 export class RateLimiter {
-  readonly #perClient: Bucket;
+  readonly #perClient: MemoryBucket;
+  /** Sends inside acquire(): a background call never takes a turn while one of them waits for it. */
+  #sendsWaiting = 0;
   readonly #org = new Map<ActionKind, Bucket>();
   readonly #redis: ReservingRedis | undefined;
 
@@ -227,6 +238,33 @@ export class RateLimiter {
 
   /** Waits until a call of `path` fits both budgets; returns the milliseconds waited. */
   async acquire(path: string, hooks: Waits = {}): Promise<number> {
+    this.#sendsWaiting += 1;
+    try {
+      return await this.#acquire(path, hooks);
+    } finally {
+      this.#sendsWaiting -= 1;
+    }
+  }
+
+  /**
+   * For background calls (delivery status checks): the same per-client budget, at a lower priority. It takes a turn
+   * only when one is free right now and no send is waiting, so it never makes a send wait longer than the send's own
+   * pace; it counts against the budget like any call, so the two together stay within it. Returns the ms waited.
+   */
+  async acquireBackground(hooks: Waits = {}): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      const freeInMs = this.#perClient.msUntilFree();
+      if (this.#sendsWaiting === 0 && freeInMs === 0) {
+        // Synchronous for the memory bucket: nothing can come in between the check and the reservation.
+        void this.#perClient.reserve();
+        return Date.now() - started;
+      }
+      await waitOut(Math.max(BACKGROUND_POLL_MS, Math.min(freeInMs, 1_000)), hooks);
+    }
+  }
+
+  async #acquire(path: string, hooks: Waits): Promise<number> {
     let waited = 0;
     const kind = actionKindOf(path);
     const org = kind ? this.#org.get(kind) : undefined;

@@ -17,6 +17,8 @@ export interface Rule {
    * offset order, one at a time. Absent: the Kafka message key.
    */
   readonly orderingKey?: Template;
+  /** Events older than this (by their Kafka timestamp) are skipped as `expired`. Absent: no limit. */
+  readonly maxEventAgeMs?: number;
   /** The rules file's connection this rule sends through. Absent: the one of the GENESYS_* variables. */
   readonly connection?: Connection;
   /** The rules file's `match`, from which the prefilter derives what an event's bytes must hold (prefilter.ts). */

@@ -62,6 +62,7 @@ interface RawRulesFile {
     idempotencyKey?: string;
     orderingKey?: string;
     connection?: string;
+    maxEventAge?: string;
   }[];
 }
 
@@ -243,6 +244,7 @@ function compileRules(rawRules: RawRulesFile['rules'], context: CompileContext):
         delivery: rule.delivery ?? 'at-most-once',
         ...(idempotencyKey && { idempotencyKey }),
         ...(orderingKey && { orderingKey }),
+        ...(rule.maxEventAge !== undefined && { maxEventAgeMs: durationMs(rule.maxEventAge) }),
         ...(rule.connection !== undefined && connections.has(rule.connection)
           ? { connection: connections.get(rule.connection) }
           : {}),
@@ -583,4 +585,10 @@ function pathString(segments: readonly (string | number)[]): string {
 export function formatProblem(source: string, p: RuleProblem): string {
   const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}` : source;
   return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
+/** `90s`, `15m`, `6h`, `2d` (the schema has checked the form). */
+function durationMs(text: string): number {
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.slice(-1)] ?? 1_000;
+  return Number(text.slice(0, -1)) * unit;
 }

@@ -30,6 +30,18 @@ export interface FaultSettings {
   readonly orgEmailLimit: number;
   /** The window both limits count in, in milliseconds. Genesys: one minute; tests shorten it. */
   readonly rateWindowMs: number;
+  /** Recipient domains (email) or number prefixes (message) whose sends are accepted and then bounce. */
+  readonly bounceDomains: readonly string[];
+  /** How long after acceptance a bounce shows (Genesys: some 20–25 s, unverified); until then it looks queued. */
+  readonly bounceAfterMs: number;
+  /** How long after acceptance a delivery shows as delivered. */
+  readonly deliverAfterMs: number;
+  /** How long a conversation stays invisible to the analytics endpoints (Genesys: some delay, unverified). */
+  readonly analyticsDelayMs: number;
+  /** When not 0, the analytics endpoints answer with this status (403: no analytics:conversationDetail:view). */
+  readonly analyticsStatus: number;
+  /** When true, analytics sessions leave `deliveryStatus` out, as agentless sends may (unverified). */
+  readonly omitDeliveryStatus: boolean;
 }
 
 export const DEFAULT_FAULTS: FaultSettings = Object.freeze({
@@ -43,6 +55,12 @@ export const DEFAULT_FAULTS: FaultSettings = Object.freeze({
   perTokenLimit: 300,
   orgEmailLimit: 300,
   rateWindowMs: 60_000,
+  bounceDomains: Object.freeze([]),
+  bounceAfterMs: 0,
+  deliverAfterMs: 0,
+  analyticsDelayMs: 0,
+  analyticsStatus: 0,
+  omitDeliveryStatus: false,
 });
 
 /**
@@ -76,6 +94,23 @@ export function mergeFaults(base: FaultSettings, patch: unknown): FaultSettings 
   numberIn('perTokenLimit', 0, 1_000_000, true);
   numberIn('orgEmailLimit', 0, 1_000_000, true);
   numberIn('rateWindowMs', 1, 3_600_000, true);
+  numberIn('bounceAfterMs', 0, 3_600_000, true);
+  numberIn('deliverAfterMs', 0, 3_600_000, true);
+  numberIn('analyticsDelayMs', 0, 3_600_000, true);
+  numberIn('analyticsStatus', 0, 599, true);
+  if (input['omitDeliveryStatus'] !== undefined) {
+    if (typeof input['omitDeliveryStatus'] !== 'boolean')
+      problems.push('omitDeliveryStatus must be true or false');
+    else out['omitDeliveryStatus'] = input['omitDeliveryStatus'];
+  }
+  if (input['bounceDomains'] !== undefined) {
+    const domains = input['bounceDomains'];
+    if (!Array.isArray(domains) || !domains.every((d) => typeof d === 'string' && d.trim() !== '')) {
+      problems.push('bounceDomains must be a list of domains (or number prefixes)');
+    } else {
+      out['bounceDomains'] = Object.freeze(domains.map((d: string) => d.trim().toLowerCase()));
+    }
+  }
   if (input['failureRates'] !== undefined) {
     const rates = input['failureRates'];
     if (!rates || typeof rates !== 'object' || Array.isArray(rates)) {

@@ -10,6 +10,7 @@ import {
   mergeFaults,
   type FaultSettings,
 } from './faults.js';
+import { ConversationStore } from './conversations.js';
 import {
   hasMediaType,
   validateAgentlessEmail,
@@ -32,6 +33,7 @@ import {
  *                                                     the most calls seen in one rate window (per token, org emails)
  *   DELETE /__simulator/tokens                        revoke every issued token
  *   PATCH  /__simulator/tokens                        {"lifetimeS": N}: expires_in of tokens issued from now on
+ *   GET    /__simulator/conversations                 the accepted emails and messages it remembers (conversations.ts)
  */
 
 export interface SimulatorClient {
@@ -99,6 +101,7 @@ export const DEFAULT_SIMULATOR_CLIENT: SimulatorClient = {
 
 const MAX_REQUEST_BYTES = 512_000;
 const AGENTLESS_EMAIL = '/api/v2/conversations/emails/agentless';
+const AGENTLESS_MESSAGE = '/api/v2/conversations/messages/agentless';
 
 interface IssuedToken {
   readonly clientId: string;
@@ -122,6 +125,7 @@ export class GenesysSimulator {
   readonly #tokenWindows = new Map<string, WindowLog>();
   readonly #orgEmails = new WindowLog();
   #maxPerToken = 0;
+  readonly #conversations = new ConversationStore();
 
   private constructor(options: SimulatorOptions) {
     // `latencyMs` is a shorthand for the fault switch of the same name.
@@ -260,34 +264,18 @@ export class GenesysSimulator {
     }
     if (await this.#injectFaults(req, res, path, correlationId)) return;
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
-    if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
-      const validate = (body: unknown) => [
-        ...validateAgentlessEmail(body),
-        ...this.#senderDomainProblems(body),
-      ];
-      return this.#api(req, raw, res, correlationId, path, validate, (body) => ({
-        id: randomUUID(),
-        conversationId: randomUUID(),
-        senderType: body['senderType'],
-        fromAddress: body['fromAddress'],
-        toAddresses: body['toAddresses'],
-        ...(body['replyToAddress'] !== undefined && { replyToAddress: body['replyToAddress'] }),
-        ...(body['subject'] !== undefined && { subject: body['subject'] }),
-        dateCreated: new Date().toISOString(),
-      }));
+    if (req.method === 'POST' && (path === AGENTLESS_EMAIL || path === AGENTLESS_MESSAGE)) {
+      return this.#agentless(req, raw, res, correlationId, path);
     }
-    if (req.method === 'POST' && path === '/api/v2/conversations/messages/agentless') {
-      return this.#api(req, raw, res, correlationId, path, validateAgentlessMessage, (body) => ({
-        id: randomUUID(),
-        conversationId: randomUUID(),
-        fromAddress: body['fromAddress'],
-        toAddress: body['toAddress'],
-        messengerType: body['toAddressMessengerType'],
-        ...(body['textBody'] !== undefined && { textBody: body['textBody'] }),
-        ...(body['messagingTemplate'] !== undefined && { messagingTemplate: body['messagingTemplate'] }),
-        timestamp: new Date().toISOString(),
-      }));
-    }
+    const status = this.#conversations.answer(
+      req.method ?? 'GET',
+      path,
+      url,
+      raw,
+      this.#faults,
+      correlationId,
+    );
+    if (status) return this.#statusAnswer(req, res, `${path}${url.search}`, correlationId, status);
     const contactList = /^\/api\/v2\/outbound\/contactlists\/([^/]+)\/contacts$/.exec(path)?.[1];
     if (req.method === 'POST' && contactList !== undefined) {
       const listId = decodeURIComponent(contactList);
@@ -309,6 +297,42 @@ export class GenesysSimulator {
       );
     }
     this.#json(res, 404, errorBody(404, 'not.found', `No route for ${req.method} ${path}.`, correlationId));
+  }
+
+  /** The agentless email and message APIs: validated as Genesys does, answered with new conversation ids. */
+  #agentless(
+    req: IncomingMessage,
+    raw: string,
+    res: ServerResponse,
+    correlationId: string,
+    path: string,
+  ): void {
+    if (path === AGENTLESS_EMAIL) {
+      const validate = (body: unknown) => [
+        ...validateAgentlessEmail(body),
+        ...this.#senderDomainProblems(body),
+      ];
+      return this.#api(req, raw, res, correlationId, path, validate, (body) => ({
+        id: randomUUID(),
+        conversationId: randomUUID(),
+        senderType: body['senderType'],
+        fromAddress: body['fromAddress'],
+        toAddresses: body['toAddresses'],
+        ...(body['replyToAddress'] !== undefined && { replyToAddress: body['replyToAddress'] }),
+        ...(body['subject'] !== undefined && { subject: body['subject'] }),
+        dateCreated: new Date().toISOString(),
+      }));
+    }
+    return this.#api(req, raw, res, correlationId, path, validateAgentlessMessage, (body) => ({
+      id: randomUUID(),
+      conversationId: randomUUID(),
+      fromAddress: body['fromAddress'],
+      toAddress: body['toAddress'],
+      messengerType: body['toAddressMessengerType'],
+      ...(body['textBody'] !== undefined && { textBody: body['textBody'] }),
+      ...(body['messagingTemplate'] !== undefined && { messagingTemplate: body['messagingTemplate'] }),
+      timestamp: new Date().toISOString(),
+    }));
   }
 
   #token(req: IncomingMessage, raw: string, res: ServerResponse, correlationId: string): void {
@@ -381,55 +405,21 @@ export class GenesysSimulator {
         ...(traceparent !== undefined && { traceparent }),
       });
 
-    if (!issued || issued.expiresAtMs <= Date.now()) {
-      const error =
-        bearer === undefined
-          ? errorBody(
-              401,
-              'authentication.required',
-              'No authentication bearer token specified in authorization header.',
-              correlationId,
-            )
-          : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
-      record(401, undefined, error);
-      return this.#json(res, 401, error);
+    const checked = checkApiCall(req, raw, bearer, issued, correlationId, validate);
+    if ('error' in checked) {
+      record(checked.status, checked.body, checked.error);
+      return this.#json(res, checked.status, checked.error);
     }
-    if (!hasMediaType(req.headers['content-type'], 'application/json')) {
-      const error = errorBody(
-        415,
-        'unsupported.media.type',
-        'The request Content-Type must be application/json.',
-        correlationId,
-      );
-      record(415, undefined, error);
-      return this.#json(res, 415, error);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      const error = errorBody(
-        400,
-        'bad.request',
-        'The request could not be understood by the server due to malformed syntax.',
-        correlationId,
-      );
-      record(400, undefined, error);
-      return this.#json(res, 400, error);
-    }
-    const problems = validate(body);
-    if (problems.length > 0) {
-      const error = errorBody(
-        400,
-        'bad.request',
-        `Invalid request: ${problems.map((p) => `${p.fieldName} (${p.errorCode})`).join(', ')}`,
-        correlationId,
-        problems.map((p) => ({ fieldName: p.fieldName, errorCode: p.errorCode })),
-      );
-      record(400, body, error);
-      return this.#json(res, 400, error);
-    }
+    const { body } = checked;
     const answer = respond(body as Record<string, unknown>);
+    if (!Array.isArray(answer) && (path === AGENTLESS_EMAIL || path === AGENTLESS_MESSAGE)) {
+      this.#conversations.remember(
+        path === AGENTLESS_EMAIL ? 'email' : 'message',
+        answer,
+        body as Record<string, unknown>,
+        this.#faults,
+      );
+    }
     const response = Array.isArray(answer) ? answer : { ...answer, selfUri: `${path}/${correlationId}` };
     record(200, body, response);
     this.#json(res, 200, response);
@@ -525,6 +515,32 @@ export class GenesysSimulator {
     return false;
   }
 
+  /** A status or analytics answer (conversations.ts), behind the same bearer check as every API call. */
+  #statusAnswer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    correlationId: string,
+    answer: { status: number; body: unknown; method: string },
+  ): void {
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const issued = bearer === undefined ? undefined : this.#tokens.get(bearer);
+    const valid = issued !== undefined && issued.expiresAtMs > Date.now();
+    const status = valid ? answer.status : 401;
+    const body = valid
+      ? answer.body
+      : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
+    this.#record({
+      method: answer.method,
+      path,
+      status,
+      correlationId,
+      clientId: issued?.clientId,
+      response: body,
+    });
+    this.#json(res, status, body);
+  }
+
   /** Genesys' 429: Retry-After in seconds, and the same number in brackets in the message. */
   #tooManyRequests(
     res: ServerResponse,
@@ -565,6 +581,9 @@ export class GenesysSimulator {
       }
     }
     if (path === '/__simulator/stats' && method === 'GET') return this.#json(res, 200, this.stats());
+    if (path === '/__simulator/conversations' && method === 'GET') {
+      return this.#json(res, 200, this.#conversations.all());
+    }
     if (path === '/__simulator/tokens' && method === 'PATCH') {
       let lifetimeS: unknown;
       try {
@@ -632,4 +651,60 @@ function headerValue(
 ): string | undefined {
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The checks every API call passes before its contract is served: bearer token, content type, JSON, fields. */
+function checkApiCall(
+  req: IncomingMessage,
+  raw: string,
+  bearer: string | undefined,
+  issued: { readonly expiresAtMs: number } | undefined,
+  correlationId: string,
+  validate: (body: unknown) => { fieldName: string; errorCode: string }[],
+): { readonly status: number; readonly error: unknown; readonly body: unknown } | { readonly body: unknown } {
+  if (!issued || issued.expiresAtMs <= Date.now()) {
+    const error =
+      bearer === undefined
+        ? errorBody(
+            401,
+            'authentication.required',
+            'No authentication bearer token specified in authorization header.',
+            correlationId,
+          )
+        : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
+    return { status: 401, error, body: undefined };
+  }
+  if (!hasMediaType(req.headers['content-type'], 'application/json')) {
+    const error = errorBody(
+      415,
+      'unsupported.media.type',
+      'The request Content-Type must be application/json.',
+      correlationId,
+    );
+    return { status: 415, error, body: undefined };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    const error = errorBody(
+      400,
+      'bad.request',
+      'The request could not be understood by the server due to malformed syntax.',
+      correlationId,
+    );
+    return { status: 400, error, body: undefined };
+  }
+  const problems = validate(body);
+  if (problems.length > 0) {
+    const error = errorBody(
+      400,
+      'bad.request',
+      `Invalid request: ${problems.map((p) => `${p.fieldName} (${p.errorCode})`).join(', ')}`,
+      correlationId,
+      problems.map((p) => ({ fieldName: p.fieldName, errorCode: p.errorCode })),
+    );
+    return { status: 400, error, body };
+  }
+  return { body };
 }

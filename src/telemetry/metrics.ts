@@ -28,6 +28,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deliveryStatus = new Counter({
+    name: 'geb_delivery_status_total',
+    help: 'What became of accepted sends, from the status checks: delivered, bounced, failed-downstream or unknown.',
+    labelNames: ['rule', 'status'] as const,
+    registers: [this.registry],
+  });
+
   readonly deliveryLatency = new Histogram({
     name: 'geb_delivery_latency_seconds',
     help: "From the event's Kafka timestamp to Genesys accepting the send.",

@@ -151,3 +151,42 @@ describe('RateLimiter with Redis (the replicas share the organisation budget)', 
     });
   });
 });
+
+describe('RateLimiter background calls (status checks)', () => {
+  it('gives a background call a turn only when no send waits for one, and keeps both within the budget', async () => {
+    const windowMs = 1_000;
+    const limiter = new RateLimiter({
+      perClient: { limit: 20, windowMs },
+      orgByAction: {},
+      logger: createLogger('silent'),
+    });
+    const log = new WindowLog();
+    const sendsDone: number[] = [];
+    const backgroundDone: number[] = [];
+    const path = '/api/v2/conversations/messages/agentless';
+    // Background callers first: they are there before the sends and still must not go ahead of them.
+    const background = Array.from({ length: 10 }, () =>
+      limiter.acquireBackground().then(() => {
+        const now = Date.now();
+        backgroundDone.push(now);
+        log.add(now, windowMs);
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    const sends = Array.from({ length: 20 }, () =>
+      limiter.acquire(path).then(() => {
+        const now = Date.now();
+        sendsDone.push(now);
+        log.add(now, windowMs);
+      }),
+    );
+    await Promise.all([...sends, ...background]);
+    // At most one background call may have found a free turn before the first send arrived.
+    const early = backgroundDone.filter((t) => t < Math.min(...sendsDone));
+    expect(early.length).toBeLessThanOrEqual(1);
+    const late = backgroundDone.filter((t) => t >= Math.min(...sendsDone));
+    expect(Math.min(...late)).toBeGreaterThanOrEqual(Math.max(...sendsDone));
+    expect(log.max).toBeLessThanOrEqual(20);
+    await limiter.close();
+  });
+});

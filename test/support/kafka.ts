@@ -47,6 +47,8 @@ export interface TestRecord {
   value: string | Buffer | object | null;
   headers?: IHeaders;
   partition?: number;
+  /** The record's Kafka timestamp (ms since the epoch, as a string); default: now. */
+  timestamp?: string;
 }
 
 export async function produce(topic: string, records: TestRecord[]): Promise<void> {
@@ -64,6 +66,7 @@ export async function produce(topic: string, records: TestRecord[]): Promise<voi
             : JSON.stringify(r.value),
         headers: r.headers,
         partition: r.partition,
+        ...(r.timestamp !== undefined && { timestamp: r.timestamp }),
       })),
     });
   } finally {

@@ -17,6 +17,7 @@ import { dirname, resolve } from 'node:path';
 import { BridgeError } from '../../errors.js';
 import {
   DEFAULT_QUERY_LIMIT,
+  OUTCOME_FROM,
   matchesQuery,
   type BeginInput,
   type BeginResult,
@@ -24,8 +25,11 @@ import {
   type DeliveryRecord,
   type DeliveryRef,
   type EventOrigin,
+  type DownstreamState,
   type FailureInfo,
   type Ledger,
+  type OutcomeInfo,
+  type SkippedState,
   type SentInfo,
 } from './ledger.js';
 
@@ -165,6 +169,44 @@ export class FileLedger implements Ledger {
 
   markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
     return this.#final(ref, 'dead-lettered', info);
+  }
+
+  markOutcome(
+    ref: DeliveryRef & EventOrigin,
+    state: DownstreamState | SkippedState,
+    info: OutcomeInfo,
+  ): Promise<boolean> {
+    const existing = this.#records.get(id(ref));
+    if (!OUTCOME_FROM[state].includes(existing?.state ?? 'none')) return Promise.resolve(false);
+    const now = new Date().toISOString();
+    return this.#put({
+      ...(existing ?? {
+        ...origin(ref),
+        rule: ref.rule,
+        idempotencyKey: ref.idempotencyKey,
+        attempts: 0,
+        skipped: 0,
+        createdAt: now,
+      }),
+      state,
+      errorCode: info.errorCode,
+      reason: info.reason,
+      recipientHash: existing?.recipientHash ?? info.recipientHash,
+      updatedAt: now,
+    }).then(() => true);
+  }
+
+  reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined> {
+    const existing = this.#records.get(id(input));
+    if (existing?.state !== 'in-doubt') return Promise.resolve(undefined);
+    return this.#put({
+      ...existing,
+      state: 'pending',
+      owner: input.owner,
+      traceId: input.traceId ?? existing.traceId,
+      reason: undefined,
+      updatedAt: new Date().toISOString(),
+    });
   }
 
   markSkipped(ref: DeliveryRef): Promise<void> {

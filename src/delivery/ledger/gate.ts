@@ -2,7 +2,17 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { isBridgeError, type ErrorCode } from '../../errors.js';
-import type { DeliveryRecord, DeliveryRef, EventOrigin, FailureInfo, Ledger, SentInfo } from './ledger.js';
+import type {
+  DeliveryRecord,
+  DeliveryRef,
+  DownstreamState,
+  EventOrigin,
+  FailureInfo,
+  Ledger,
+  OutcomeInfo,
+  SentInfo,
+  SkippedState,
+} from './ledger.js';
 
 /**
  * The consumed record a delivery comes from, as the gate reads it (src/kafka/message.ts's InboundMessage satisfies
@@ -79,6 +89,25 @@ export class DeliveryGate {
 
   markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
     return this.ledger.markDeadLettered(ref, info);
+  }
+
+  /** What became of a send, or a delivery skipped before its claim (expired, suppressed). */
+  markOutcome(
+    ref: DeliveryRef & EventOrigin,
+    state: DownstreamState | SkippedState,
+    info: OutcomeInfo,
+  ): Promise<boolean> {
+    return this.ledger.markOutcome(ref, state, info);
+  }
+
+  /** Leaves a record this process holds in doubt, with the reason reconciliation could not settle it. */
+  markInDoubt(ref: DeliveryRef, reason: string): Promise<DeliveryRecord | undefined> {
+    return this.ledger.markInDoubt(ref, this.owner, reason);
+  }
+
+  /** Takes an in-doubt record back to pending for this process (it was certainly never sent): compare-and-set. */
+  reclaimInDoubt(ref: DeliveryRef & EventOrigin, recipientHash: string): Promise<DeliveryRecord | undefined> {
+    return this.ledger.reclaimInDoubt({ ...ref, recipientHash, owner: this.owner });
   }
 
   /** Forgets this process's claim: the call certainly did not reach Genesys, so a restart sends it afresh. */

@@ -11,8 +11,30 @@
  * - `failed`: final failure (error code kept); the event is being dead-lettered.
  * - `dead-lettered`: final failure, written to the dead-letter topic.
  * - `in-doubt`: a pending record of an earlier run, resolved by the `at-most-once` policy: not sent again.
+ * What became of a `sent` one, from the delivery status checks (delivery/status-checker.ts):
+ * - `delivered`: Genesys reports it delivered. - `bounced`: an email Genesys reports bounced.
+ * - `failed-downstream`: Genesys reports the delivery failed (its error code and a message free of personal data).
+ * - `unknown`: the checks could not tell (no status field, no permission, no answer): the reason says why.
+ * Skipped before any send (guards.ts): `expired` (older than the rule's maxEventAge), `suppressed` (the recipient
+ * bounced hard recently).
  */
-export type DeliveryState = 'pending' | 'sent' | 'failed' | 'dead-lettered' | 'in-doubt';
+export type DeliveryState =
+  'pending' | 'sent' | 'failed' | 'dead-lettered' | 'in-doubt' | DownstreamState | SkippedState;
+
+export type DownstreamState = 'delivered' | 'bounced' | 'failed-downstream' | 'unknown';
+export type SkippedState = 'expired' | 'suppressed';
+
+/** The states markOutcome may move a record out of: a downstream status follows only an acceptance. */
+export const OUTCOME_FROM: Readonly<
+  Record<DownstreamState | SkippedState, readonly (DeliveryState | 'none')[]>
+> = {
+  delivered: ['sent', 'unknown'],
+  bounced: ['sent', 'unknown'],
+  'failed-downstream': ['sent', 'unknown'],
+  unknown: ['sent'],
+  expired: ['none', 'pending'],
+  suppressed: ['none', 'pending'],
+};
 
 export const DELIVERY_STATES: readonly DeliveryState[] = [
   'pending',
@@ -20,6 +42,12 @@ export const DELIVERY_STATES: readonly DeliveryState[] = [
   'failed',
   'dead-lettered',
   'in-doubt',
+  'delivered',
+  'bounced',
+  'failed-downstream',
+  'unknown',
+  'expired',
+  'suppressed',
 ];
 
 export interface DeliveryRef {
@@ -83,6 +111,14 @@ export interface FailureInfo {
   readonly attempts?: number | undefined;
 }
 
+export interface OutcomeInfo {
+  readonly errorCode?: string | undefined;
+  /** Free of personal data. */
+  readonly reason?: string | undefined;
+  /** For a record created here (a skipped delivery has no claim). */
+  readonly recipientHash?: string | undefined;
+}
+
 export interface DeliveryQuery {
   readonly topic?: string;
   readonly partition?: number;
@@ -130,6 +166,20 @@ export interface Ledger {
   markFailed(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void>;
   /** The event is on the dead-letter topic; creates the record if there is none. */
   markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void>;
+  /**
+   * What became of a send (status checks), or a delivery skipped before its claim (expired, suppressed). Applies only
+   * from the states OUTCOME_FROM allows ('none': no record yet, then one is created); returns whether it applied.
+   */
+  markOutcome(
+    ref: DeliveryRef & EventOrigin,
+    state: DownstreamState | SkippedState,
+    info: OutcomeInfo,
+  ): Promise<boolean>;
+  /**
+   * Takes an `in-doubt` record back to `pending` for `input.owner`, once reconciliation found for certain that it was
+   * never sent (delivery/in-doubt-resolver.ts); compare-and-set, so only one claimant sends it. Undefined if it changed.
+   */
+  reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined>;
   /** Counts a redelivery that was skipped because the record was already final. */
   markSkipped(ref: DeliveryRef): Promise<void>;
   /** Forgets a pending record of `owner` whose call certainly never reached Genesys (a stop during a backoff). */

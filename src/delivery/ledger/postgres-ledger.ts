@@ -2,15 +2,19 @@ import pg from 'pg';
 import { BridgeError } from '../../errors.js';
 import {
   DEFAULT_QUERY_LIMIT,
+  OUTCOME_FROM,
   type BeginInput,
   type BeginResult,
   type DeliveryQuery,
   type DeliveryRecord,
   type DeliveryRef,
   type DeliveryState,
+  type DownstreamState,
   type EventOrigin,
   type FailureInfo,
   type Ledger,
+  type OutcomeInfo,
+  type SkippedState,
   type SentInfo,
 } from './ledger.js';
 
@@ -203,6 +207,63 @@ export class PostgresLedger implements Ledger {
         info.attempts ?? null,
       ],
     );
+  }
+
+  async markOutcome(
+    ref: DeliveryRef & EventOrigin,
+    state: DownstreamState | SkippedState,
+    info: OutcomeInfo,
+  ): Promise<boolean> {
+    const from = OUTCOME_FROM[state];
+    const params = [
+      ref.rule,
+      ref.idempotencyKey,
+      state,
+      info.errorCode ?? null,
+      info.reason ?? null,
+      from.filter((s) => s !== 'none'),
+    ];
+    // One statement each way, so that a concurrent change cannot slip in between the check and the write.
+    const updated = await this.#rows(
+      `UPDATE $TABLE SET state = $3, error_code = $4, reason = $5, updated_at = now()
+       WHERE rule = $1 AND idempotency_key = $2 AND state = ANY($6::text[])
+       RETURNING *`,
+      params,
+    );
+    if (updated.length > 0) return true;
+    if (!from.includes('none')) return false;
+    const inserted = await this.#rows(
+      `INSERT INTO $TABLE (rule, idempotency_key, state, topic, partition, "offset", message_key, trace_id,
+         error_code, reason, recipient_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (rule, idempotency_key) DO NOTHING
+       RETURNING *`,
+      [
+        ref.rule,
+        ref.idempotencyKey,
+        state,
+        ref.topic,
+        ref.partition,
+        ref.offset,
+        ref.key,
+        ref.traceId ?? null,
+        info.errorCode ?? null,
+        info.reason ?? null,
+        info.recipientHash ?? null,
+      ],
+    );
+    return inserted.length > 0;
+  }
+
+  async reclaimInDoubt(input: BeginInput): Promise<DeliveryRecord | undefined> {
+    const [row] = await this.#rows(
+      `UPDATE $TABLE SET state = 'pending', owner = $3, trace_id = coalesce($4, trace_id), reason = NULL,
+         updated_at = now()
+       WHERE rule = $1 AND idempotency_key = $2 AND state = 'in-doubt'
+       RETURNING *`,
+      [input.rule, input.idempotencyKey, input.owner, input.traceId ?? null],
+    );
+    return row;
   }
 
   async markSkipped(ref: DeliveryRef): Promise<void> {

@@ -177,6 +177,59 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       ).toBeUndefined();
     });
 
+    it('records what became of a send, only after an acceptance, and skipped deliveries without a claim', async () => {
+      const origin = { topic: 'orders', partition: 0, offset: '9', key: 'o-9' };
+      const sent = { rule: 'r', idempotencyKey: 'status-1', ...origin };
+      await ledger.begin(input(sent));
+      // Not sent yet: a status has nothing to say about it.
+      expect(await ledger.markOutcome(sent, 'delivered', {})).toBe(false);
+      await ledger.markSent(sent, { genesysId: 'conv-s', correlationId: 'corr-s', attempts: 1 });
+      expect(await ledger.markOutcome(sent, 'unknown', { reason: 'no deliveryStatus yet' })).toBe(true);
+      expect(await ledger.lookup(sent)).toMatchObject({ state: 'unknown', reason: 'no deliveryStatus yet' });
+      expect(
+        await ledger.markOutcome(sent, 'bounced', {
+          errorCode: 'email.delivery.failed',
+          reason: '550 <address>',
+        }),
+      ).toBe(true);
+      expect(await ledger.lookup(sent)).toMatchObject({
+        state: 'bounced',
+        genesysId: 'conv-s',
+        correlationId: 'corr-s',
+        errorCode: 'email.delivery.failed',
+        reason: '550 <address>',
+        recipientHash: 'a1b2c3d4e5f60718',
+      });
+      // Final: a later check cannot turn a bounce into a delivery.
+      expect(await ledger.markOutcome(sent, 'delivered', {})).toBe(false);
+      expect((await ledger.query({ state: 'bounced' })).map((r) => r.idempotencyKey)).toEqual(['status-1']);
+
+      const skipped = { rule: 'r', idempotencyKey: 'expired-1', ...origin, offset: '10' };
+      expect(
+        await ledger.markOutcome(skipped, 'expired', { reason: 'older than 1h', recipientHash: 'ffee' }),
+      ).toBe(true);
+      expect(await ledger.lookup(skipped)).toMatchObject({
+        state: 'expired',
+        offset: '10',
+        recipientHash: 'ffee',
+        attempts: 0,
+      });
+      expect(await ledger.markOutcome(skipped, 'suppressed', {})).toBe(false);
+    });
+
+    it('takes an in-doubt record back to pending once, for one claimant', async () => {
+      const ref = { rule: 'r', idempotencyKey: 'reclaim-me' };
+      await ledger.begin(input({ ...ref, owner: 'dead' }));
+      expect(await ledger.reclaimInDoubt(input({ ...ref, owner: 'a' }))).toBeUndefined();
+      await ledger.markInDoubt(ref, 'dead', 'crashed');
+      const [a, b] = await Promise.all([
+        ledger.reclaimInDoubt(input({ ...ref, owner: 'a' })),
+        ledger.reclaimInDoubt(input({ ...ref, owner: 'b' })),
+      ]);
+      expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+      expect(await ledger.lookup(ref)).toMatchObject({ state: 'pending', owner: (a ?? b)?.owner });
+    });
+
     it('releases only its own pending record', async () => {
       const ref = { rule: 'r', idempotencyKey: 'release-me' };
       await ledger.begin(input({ ...ref, owner: 'bridge-a' }));
