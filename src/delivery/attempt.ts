@@ -66,7 +66,8 @@ export interface AttemptDeps {
   readonly genesys: GenesysSender;
   /** The sender of a rule that names a connection of the rules file; absent: every rule sends through `genesys`. */
   readonly senderFor?: (rule: Rule) => GenesysSender;
-  readonly deadLetters: DeadLetterWriter;
+  /** Only its write is used: a test hands a fake. */
+  readonly deadLetters: Pick<DeadLetterWriter, 'write'>;
   readonly health: Health;
   readonly retryPolicy: RetryPolicy;
   readonly metrics?: Metrics;
