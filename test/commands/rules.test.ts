@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/temp.js';
@@ -139,7 +139,8 @@ rules:
       '--header',
       'source=shop',
     );
-    expect(code).toBe(0);
+    // The rule "broken" cannot render: an error, so a failing exit for CI.
+    expect(code).toBe(1);
     expect(JSON.parse(stdout)).toEqual({
       matches: [
         {
@@ -226,8 +227,13 @@ rules:
       { cwd: ROOT, encoding: 'utf8' },
     );
     const lines = stdout.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/region/);
-    expect(lines.filter((l) => l.startsWith('warning: ')).join('\n')).toMatch(/ordrId/);
+    // Each warning at the place the rules file names the field: file:line:col: warning: …
+    const warnings = lines.filter((l) => l.includes('warning: ')).join('\n');
+    expect(warnings).toContain(
+      `${join(dir, 'rules.yaml')}:5:36: warning: rule "shipped" match: the latest schema`,
+    );
+    expect(warnings).toMatch(/region/);
+    expect(warnings).toMatch(/rules\.yaml:7:\d+: warning: .*ordrId.*; did you mean "orderId"\?/);
     expect(stdout).not.toMatch(/warning: .*"email"/);
     expect(stdout).toContain(`note: no schema for subject ${payments}-value: not checked`);
   });
@@ -354,12 +360,160 @@ rules:
       const nomatch = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'nomatch.json'));
       expect(nomatch.code).toBe(0);
       expect(JSON.parse(nomatch.stdout)).toEqual({ matches: [], errors: [] });
+      expect(nomatch.stderr).toContain('no rule matched this event');
       const loop = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'loop.json'));
-      expect(loop.code).toBe(0);
+      expect(loop.code).toBe(1);
       expect(JSON.parse(loop.stdout)).toMatchObject({
         matches: [],
         errors: [{ rule: 'report', code: 'TEMPLATE_LIMIT_EXCEEDED' }],
       });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('geb rules test as a test runner (issue 18)', () => {
+  const RULES = `version: 1
+rules:
+  - name: shipped
+    topics: [shop.orders]
+    match: { type: [OrderShipped], shipping: { method: [own-fleet] } }
+    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "{{ customer.email }}", name: "{{ customer.name }}" }
+        subject: "Order {{ orderId }}"
+        text: "Via {{ carrier }}"
+`;
+
+  it("runs the repo's own example cases (examples/tests) and passes", () => {
+    const { code, stdout } = geb('rules', 'test', '--cases', 'examples/tests/*.yaml');
+    expect(stdout).toMatch(/\d+ case\(s\): \d+ passed, 0 failed/);
+    expect(stdout).not.toContain('FAIL');
+    expect(code).toBe(0);
+  });
+
+  it('fails a broken expectation with the path of the first differing field and a diff', async () => {
+    const dir = await files({
+      'rules.yaml': RULES,
+      'tests/shipped.yaml': `rules: ../rules.yaml
+cases:
+  - name: sends the email
+    event:
+      type: OrderShipped
+      orderId: A-1
+      carrier: DHL
+      shipping: { method: own-fleet }
+      customer: { email: ada@example.com, name: Ada }
+    expect:
+      sends:
+        - rule: shipped
+          requestIncludes:
+            body: { subject: Order A-2, textBody: Via DHL }
+  - name: expects a send that does not happen
+    event: { type: OrderShipped, shipping: { method: carrier } }
+    expect:
+      sends: [{ rule: shipped }]
+`,
+    });
+    try {
+      // The glob as a CI job would write it, relative to the working folder (the repository's, here).
+      const run = { ...geb('rules', 'test', '--cases', `${relative(ROOT, dir)}/tests/**/*.yaml`) };
+      run.stdout = run.stdout.replaceAll(`${relative(ROOT, dir)}/`, '');
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('FAIL tests/shipped.yaml:3 sends the email');
+      expect(run.stdout).toContain('sends[0] (rule shipped): request.body.subject differs');
+      expect(run.stdout).toContain('expected: "Order A-2"');
+      expect(run.stdout).toContain('actual:   "Order A-1"');
+      expect(run.stdout).toMatch(/^ +- +"subject": "Order A-2",$/m);
+      expect(run.stdout).toMatch(/^ +\+ +"subject": "Order A-1",$/m);
+      // Why nothing was sent: the first field that failed and what the rule expected.
+      expect(run.stdout).toContain('FAIL tests/shipped.yaml:15 expects a send that does not happen');
+      expect(run.stdout).toContain(
+        'shipped: no match: field "shipping.method": the event has "carrier"; the rule expects ["own-fleet"]',
+      );
+      expect(run.stdout).toContain('2 case(s): 0 passed, 2 failed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads examples/events.json ({key, value} records), exits 1 on the missing address, says why nothing matched', () => {
+    const { code, stdout, stderr } = geb(
+      'rules',
+      'test',
+      'examples/rules.yaml',
+      '--event',
+      'examples/events.json',
+    );
+    expect(code).toBe(1);
+    const printed = JSON.parse(stdout) as { event: string; key: string; matches: { rule: string }[] }[];
+    expect(printed.map((r) => [r.key, r.matches.map((m) => m.rule)])).toEqual([
+      ['order-1001', ['order-shipped-email']],
+      ['order-1002', ['order-delayed-email']],
+      ['order-1003', []],
+      ['order-1004', []],
+    ]);
+    expect(stderr).toContain('examples/events.json[2]: note: no rule matched this event');
+    expect(stderr).toContain(
+      'order-shipped-email: no match: field "type": the event has "OrderCancelled"; the rule expects ["OrderShipped"]',
+    );
+    expect(stderr).toContain(
+      'examples/events.json[3]: error: order-shipped-email: TEMPLATE_VARIABLE_MISSING',
+    );
+  });
+
+  it('reports every missing template field of a rule, and --explain says why each rule matched or not', async () => {
+    const dir = await files({
+      'rules.yaml': RULES,
+      'event.json': JSON.stringify({ type: 'OrderShipped', shipping: { method: 'own-fleet' } }),
+    });
+    try {
+      const { code, stdout, stderr } = geb(
+        'rules',
+        'test',
+        join(dir, 'rules.yaml'),
+        '--event',
+        join(dir, 'event.json'),
+        '--explain',
+      );
+      expect(code).toBe(1);
+      expect((JSON.parse(stdout) as { errors: { message: string }[] }).errors.map((e) => e.message)).toEqual([
+        'action.agentlessEmail.to.email: the event has no value for "customer"',
+        'action.agentlessEmail.subject: the event has no value for "orderId"',
+        'action.agentlessEmail.text: the event has no value for "carrier"',
+      ]);
+      expect(stderr).toContain(
+        'shipped: matched, but the event has no value for: customer (action.agentlessEmail.to.email), orderId',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns when no rule reads the given topic, with the nearest one, and fails on a record it cannot decode', async () => {
+    const dir = await files({
+      'rules.yaml': RULES,
+      'event.json': '{"type": "OrderShipped"',
+      'ok.json': '{}',
+    });
+    try {
+      const wrong = geb(
+        'rules',
+        'test',
+        join(dir, 'rules.yaml'),
+        '--event',
+        join(dir, 'ok.json'),
+        '--topic',
+        'shop.order',
+      );
+      expect(wrong.stderr).toContain(
+        'warning: no rule reads topic "shop.order" (the file\'s topics: shop.orders); did you mean "shop.orders"?',
+      );
+      const broken = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'event.json'));
+      expect(broken.code).toBe(1);
+      expect(broken.stderr).toContain('error: (event): DECODE_FAILED');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
