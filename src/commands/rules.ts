@@ -8,7 +8,7 @@ import {
   type SchemaFieldReport,
   type Shape,
 } from '../rules/schema-fields.js';
-import { RulesFileError, formatProblem, loadRulesFile } from '../rules/rules-file.js';
+import { RulesFileError, codeFrame, formatProblem, loadRulesFile } from '../rules/rules-file.js';
 import { closest } from '../rules/suggest.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { evaluate, patternsOf, type Evaluation } from './rules-evaluate.js';
@@ -89,7 +89,10 @@ async function check(args: string[]): Promise<number> {
     async (topic) => {
       const given = shapes.get(topic) ?? sampled;
       if (given !== undefined)
-        return { shape: given, source: shapes.has(topic) ? 'the schema given' : 'the samples' };
+        return {
+          shape: given,
+          source: shapes.has(topic) ? `the JSON Schema given for ${topic}` : `the sample set for ${topic}`,
+        };
       const latest = registry ? await registry.getLatest(`${topic}-value`) : undefined;
       return latest ? { schema: latest, source: `the latest schema of ${topic}-value` } : undefined;
     },
@@ -162,7 +165,14 @@ async function load(file: string): Promise<RuleSet | undefined> {
     return await loadRulesFile(file);
   } catch (error) {
     if (!(error instanceof RulesFileError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`${formatProblem(file, problem)}\n`);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    for (const problem of error.problems) {
+      process.stderr.write(`${formatProblem(file, problem)}\n`);
+      // Under the one-line form (which editors and CI annotations read), the lines around it for a person.
+      if (text !== undefined && problem.line !== undefined) {
+        process.stderr.write(`${codeFrame(text, problem.line, problem.column ?? 1)}\n`);
+      }
+    }
     return undefined;
   }
 }

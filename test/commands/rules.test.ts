@@ -57,11 +57,20 @@ rules:
     const file = join(dir, 'rules.yaml');
     const { code, stderr } = geb('rules', 'check', file);
     expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([
-      `${file}:6:16: rules[0].match.type[0].prefx: unknown key "prefx"`,
-      `${file}:14:33: rules[1].match.total[0].numeric: the lower bound must be below the upper bound`,
-      `${file}:20:15: rules[1].action.agentlessMessage.text: invalid template: undefined filter: money, line:1, col:6`,
+    // Each problem on one line (what editors and CI annotations read), the rule named, then a code frame.
+    expect(
+      stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line.startsWith(file)),
+    ).toEqual([
+      `${file}:6:16: rules[0].match.type[0].prefx: unknown key "prefx"; did you mean "prefix"? (the operators are prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, exists, cidr) (rule "shipped")`,
+      `${file}:14:33: rules[1].match.total[0].numeric: the lower bound must be below the upper bound (rule "paid")`,
+      `${file}:20:15: rules[1].action.agentlessMessage.text: invalid template: undefined filter: money, line:1, col:6 (rule "paid")`,
     ]);
+    expect(stderr).toContain(
+      ['> 6 |       type: [{ prefx: Order }]', '    |                ^', '  7 |     action:'].join('\n'),
+    );
   });
 
   it('reports an unreadable template file at its "file" key', async () => {
@@ -514,6 +523,78 @@ cases:
       const broken = geb('rules', 'test', join(dir, 'rules.yaml'), '--event', join(dir, 'event.json'));
       expect(broken.code).toBe(1);
       expect(broken.stderr).toContain('error: (event): DECODE_FAILED');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('geb rules check --schema / --samples: template fields checked without a registry (issue 18)', () => {
+  const RULES = `version: 1
+rules:
+  - name: welcome
+    topics: [crm.customers]
+    match: { kind: [SignedUp] }
+    action:
+      agentlessEmail:
+        from: { email: hello@shop.example }
+        to: { email: "{{ user.emial }}", name: "{{ user.name }}" }
+        text: "Welcome {{ user.name }}"
+`;
+
+  it('reports {{ user.emial }} at file:line:col with the rule and "did you mean user.email", from a JSON Schema', async () => {
+    const dir = await files({
+      'rules.yaml': RULES,
+      'customer.schema.json': JSON.stringify({
+        type: 'object',
+        properties: {
+          kind: { type: 'string' },
+          user: { type: 'object', properties: { email: { type: 'string' }, name: { type: 'string' } } },
+        },
+      }),
+    });
+    try {
+      const file = join(dir, 'rules.yaml');
+      const { code, stdout } = geb(
+        'rules',
+        'check',
+        file,
+        '--schema',
+        `crm.customers=${join(dir, 'customer.schema.json')}`,
+      );
+      expect(code).toBe(0);
+      expect(stdout.trim().split('\n').slice(1)).toEqual([
+        `${file}:9:26: warning: rule "welcome" action.agentlessEmail.to.email: the JSON Schema given for crm.customers has no field "user.emial"; did you mean "user.email"?`,
+      ]);
+      const strict = geb(
+        'rules',
+        'check',
+        file,
+        '--schema',
+        `crm.customers=${join(dir, 'customer.schema.json')}`,
+        '--strict',
+      );
+      expect(strict.code).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does the same from sample events ({key, value} records, as examples/events.json)', async () => {
+    const dir = await files({
+      'rules.yaml': RULES,
+      'events.json': JSON.stringify([
+        { key: 'c-1', value: { kind: 'SignedUp', user: { email: 'ada@example.com', name: 'Ada' } } },
+      ]),
+    });
+    try {
+      const file = join(dir, 'rules.yaml');
+      const { code, stdout } = geb('rules', 'check', file, '--samples', join(dir, 'events.json'));
+      expect(code).toBe(0);
+      expect(stdout).toContain(
+        `${file}:9:26: warning: rule "welcome" action.agentlessEmail.to.email: the sample set for crm.customers has no field "user.emial"; did you mean "user.email"?`,
+      );
+      expect(stdout).not.toMatch(/user\.name"/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
