@@ -314,7 +314,10 @@ function compare(sends: SendExpectation[], errors: ErrorExpectation[], result: E
         failures.push(
           `sends[${i}] (rule ${expected.rule}): ${diff.path} differs\n` +
             `  expected: ${show(diff.expected)}\n  actual:   ${show(diff.actual)}\n` +
-            lineDiff(JSON.stringify(want, null, 2), JSON.stringify(actual.request, null, 2)),
+            lineDiff(
+              JSON.stringify(want, null, 2),
+              JSON.stringify(aligned(want, actual.request, partial), null, 2),
+            ),
         );
       }
     }
@@ -387,6 +390,24 @@ export function firstDifference(
     return undefined;
   }
   return Object.is(expected, actual) ? undefined : { path, expected, actual };
+}
+
+/**
+ * `actual` laid out like `expected`, so that the diff shows only what differs: its keys in the expected order, and for
+ * a partial comparison only the keys expected (lists whole, as they are compared).
+ */
+function aligned(expected: unknown, actual: unknown, partial: boolean): unknown {
+  if (!isPlainObject(expected) || !isPlainObject(actual)) return actual;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(expected)) {
+    if (key in actual) out[key] = aligned(expected[key], actual[key], partial);
+  }
+  if (!partial) for (const key of Object.keys(actual)) if (!(key in out)) out[key] = actual[key];
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function show(value: unknown): string {
