@@ -8,6 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { RulesFileError, formatProblem, loadRulesFile } from '../rules/rules-file.js';
 import type { Pattern } from '../rules/pattern.js';
+import { closest } from '../rules/suggest.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { evaluate, patternsOf, type Evaluation } from './rules-evaluate.js';
 import { recordOf, recordsOf, type TestRecord } from './rules-inputs.js';
@@ -225,6 +226,7 @@ async function runCaseFile(
 function runCase(raw: RawCase, file: string, fileTopic: string | undefined, loaded: LoadedRules): string[] {
   if (typeof raw !== 'object' || raw === null)
     throw new Error('a case must be an object (name, event, expect)');
+  unknownKeys(raw, CASE_KEYS, '');
   const record = recordFor(raw, file);
   const topic =
     (typeof raw.topic === 'string' ? raw.topic : undefined) ??
@@ -243,6 +245,24 @@ function runCase(raw: RawCase, file: string, fileTopic: string | undefined, load
     throw new Error('needs "expect:" with "sends" (a list, [] for no send) and/or "errors"');
   }
   const expect = raw.expect as { sends?: unknown; errors?: unknown };
+  unknownKeys(expect, EXPECT_KEYS, 'expect.');
+  for (const [list, keys, needed] of [
+    ['sends', SEND_KEYS, 'rule'],
+    ['errors', ERROR_KEYS, 'code'],
+  ] as const) {
+    const value = expect[list];
+    if (value === undefined) continue;
+    if (!Array.isArray(value)) throw new Error(`expect.${list} must be a list ([] for none)`);
+    for (const [i, item] of value.entries()) {
+      if (
+        typeof item !== 'object' ||
+        item === null ||
+        typeof (item as Record<string, unknown>)[needed] !== 'string'
+      )
+        throw new Error(`expect.${list}[${i}] needs "${needed}" (a string)`);
+      unknownKeys(item as Record<string, unknown>, keys, `expect.${list}[${i}].`);
+    }
+  }
   const result = evaluate(
     loaded.rules,
     {
@@ -258,6 +278,22 @@ function runCase(raw: RawCase, file: string, fileTopic: string | undefined, load
     (expect.errors ?? []) as ErrorExpectation[],
     result,
   );
+}
+
+const CASE_KEYS = ['name', 'topic', 'input', 'event', 'value', 'key', 'headers', 'expect'];
+const EXPECT_KEYS = ['sends', 'errors'];
+const SEND_KEYS = ['rule', 'request', 'requestIncludes', 'orderingKey', 'idempotencyKey'];
+const ERROR_KEYS = ['rule', 'code', 'message'];
+
+/** A misspelt key would otherwise leave a case checking less than its author thinks: refused, with the nearest. */
+function unknownKeys(object: object, allowed: readonly string[], prefix: string): void {
+  for (const key of Object.keys(object)) {
+    if (allowed.includes(key)) continue;
+    const near = closest(key, allowed);
+    throw new Error(
+      `unknown key "${prefix}${key}"${near === undefined ? ` (known: ${allowed.join(', ')})` : `; did you mean "${near}"?`}`,
+    );
+  }
 }
 
 /** The case's record: `input: FILE[#INDEX]` (read as `--event` reads it), or `event`/`value` with `key`, `headers`. */

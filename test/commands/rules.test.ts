@@ -424,6 +424,11 @@ cases:
     event: { type: OrderShipped, shipping: { method: carrier } }
     expect:
       sends: [{ rule: shipped }]
+  - name: a misspelt key does not quietly check less
+    event: { type: Other }
+    expect:
+      sends: []
+      erors: [{ code: DECODE_FAILED }]
 `,
     });
     try {
@@ -442,7 +447,9 @@ cases:
       expect(run.stdout).toContain(
         'shipped: no match: field "shipping.method": the event has "carrier"; the rule expects ["own-fleet"]',
       );
-      expect(run.stdout).toContain('2 case(s): 0 passed, 2 failed');
+      expect(run.stdout).toContain('FAIL tests/shipped.yaml:19 a misspelt key does not quietly check less');
+      expect(run.stdout).toContain('unknown key "expect.erors"; did you mean "errors"?');
+      expect(run.stdout).toContain('3 case(s): 0 passed, 3 failed');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
