@@ -671,10 +671,18 @@ function ruleNameAt(data: unknown, index: number): string | undefined {
  * the rule whose lines it is in.
  */
 function yamlProblem(text: string, error: YAMLError, lineCounter: LineCounter): RuleProblem {
-  const pos = lineCounter.linePos(error.pos[0]);
+  // An unclosed quote is reported where the text runs out; the place to fix is the quote that opened it.
+  const quote = /^Missing closing (["'])quote/.exec(error.message)?.[1];
+  const opened = quote === undefined ? -1 : text.lastIndexOf(quote, Math.max(0, error.pos[0] - 1));
+  const pos = lineCounter.linePos(opened >= 0 ? opened : error.pos[0]);
   const lines = text.split('\n');
   // The line after the error too: a key dedented by mistake shows up as the next line being "too deep".
-  const slip = indentationSlip(lines, pos.line + 1);
+  // A "slip" well before the parser's error is more likely a line the heuristic misreads (a plain scalar continued on
+  // the next line) than the cause: then the parser's own error is reported.
+  const indentation =
+    INDENTATION_ERRORS.has(error.code) || (error.code === 'MISSING_CHAR' && /indicator/.test(error.message));
+  const found = indentation ? indentationSlip(lines, pos.line + 1) : undefined;
+  const slip = found !== undefined && found.line >= pos.line - 1 ? found : undefined;
   const line = slip?.line ?? pos.line;
   let column = slip?.column ?? pos.col;
   if (slip === undefined) {
@@ -692,6 +700,14 @@ function yamlProblem(text: string, error: YAMLError, lineCounter: LineCounter): 
     ...(rule !== undefined && { rule }),
   };
 }
+
+/** The yaml package's error codes that an indentation slip gives. */
+const INDENTATION_ERRORS = new Set([
+  'BAD_INDENT',
+  'TAB_AS_INDENT',
+  'BLOCK_AS_IMPLICIT_KEY',
+  'MULTILINE_IMPLICIT_KEY',
+]);
 
 /**
  * The first line, up to `limit`, whose indentation the lines before it cannot explain: a tab, a line deeper than one
@@ -727,6 +743,8 @@ function indentationSlip(
     }
     const top = levels[levels.length - 1] as number;
     if (indent > top) {
+      // A deeper line that is not a key or an item continues the plain text of the line before: YAML allows that.
+      if (!opens && !/^(- |-$|[^\s#'"][^:#]*:(\s|$))/.test(raw.slice(indent))) continue;
       if (!opens) {
         return {
           line: n,

@@ -215,6 +215,16 @@ describe("issue 18's authoring mistakes: each message names file:line:col, the r
     ]);
   });
 
+  it("reports the parser's own error where the indentation is not the cause", () => {
+    // Plain text continued on a deeper line is valid YAML; the slip is the unclosed quote after it.
+    const text = good
+      .replace('subject: "Order {{ orderId }} has shipped"', 'subject: Order\n          shipped')
+      .replace('text: "Hello {{ customer.name }}"', 'text: "Hello {{ customer.name }}');
+    const found = formatted(text);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^rules\.yaml:12:\d+: Missing closing "quote \(rule "order-shipped-email"\)$/);
+  });
+
   it('prints a code frame: the offending line and a caret under the column', () => {
     const slipped = good.replace('        subject:', '       subject:');
     const [problem] = problems(slipped);
