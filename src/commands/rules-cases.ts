@@ -17,7 +17,7 @@ export interface SendExpectation {
   readonly rule: string;
   /** The whole request, compared exactly. */
   readonly request?: unknown;
-  /** Only the fields given are compared (an array is compared whole). */
+  /** Only the fields given are compared (a list must have the length given; its objects are compared alike). */
   readonly requestIncludes?: unknown;
   readonly orderingKey?: string;
   readonly idempotencyKey?: string;
@@ -430,9 +430,12 @@ export function firstDifference(
 
 /**
  * `actual` laid out like `expected`, so that the diff shows only what differs: its keys in the expected order, and for
- * a partial comparison only the keys expected (lists whole, as they are compared).
+ * a partial comparison only the keys expected, in lists item by item.
  */
 function aligned(expected: unknown, actual: unknown, partial: boolean): unknown {
+  if (Array.isArray(expected) && Array.isArray(actual)) {
+    return actual.map((item: unknown, i) => aligned(expected[i], item, partial));
+  }
   if (!isPlainObject(expected) || !isPlainObject(actual)) return actual;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(expected)) {

@@ -607,3 +607,45 @@ rules:
     }
   });
 });
+
+describe('the case runner parts', () => {
+  it('expands a glob relative to the working folder: * and ? within a name, ** for any folders, no hidden files', async () => {
+    const { expandGlob } = await import('../../src/commands/rules-cases.js');
+    const dir = await files({
+      'tests/a.yaml': '',
+      'tests/b.yml': '',
+      'tests/deep/er/c.yaml': '',
+      'tests/.hidden.yaml': '',
+      'other/d.yaml': '',
+    });
+    try {
+      const names = (pattern: string) => expandGlob(pattern, dir).map((f) => relative(dir, f));
+      expect(names('tests/**/*.yaml')).toEqual(['tests/a.yaml', 'tests/deep/er/c.yaml']);
+      expect(names('tests/*.y?ml')).toEqual(['tests/a.yaml']);
+      expect(names('tests/*.yml')).toEqual(['tests/b.yml']);
+      expect(names('**/d.yaml')).toEqual(['other/d.yaml']);
+      expect(names('tests/a.yaml')).toEqual(['tests/a.yaml']);
+      expect(names('tests/none/*.yaml')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('finds the first differing field, ignoring fields not expected only in a partial comparison', async () => {
+    const { firstDifference } = await import('../../src/commands/rules-cases.js');
+    const actual = { path: '/p', body: { to: [{ email: 'a@b.co', name: 'A' }], subject: 'S' } };
+    expect(firstDifference({ body: { subject: 'S' } }, actual, 'request', true)).toBeUndefined();
+    expect(firstDifference({ body: { subject: 'S' } }, actual, 'request', false)).toEqual({
+      path: 'request.body.to',
+      expected: undefined,
+      actual: [{ email: 'a@b.co', name: 'A' }],
+    });
+    // A list must have the length expected; its objects are compared the same way (here: partially).
+    expect(firstDifference({ body: { to: [{ email: 'a@b.co' }] } }, actual, 'request', true)).toBeUndefined();
+    expect(firstDifference({ body: { to: [] } }, actual, 'request', true)).toEqual({
+      path: 'request.body.to[0]',
+      expected: undefined,
+      actual: { email: 'a@b.co', name: 'A' },
+    });
+  });
+});
