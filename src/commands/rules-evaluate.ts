@@ -7,7 +7,7 @@ import { KAFKA_KEY, compilePattern, valuesAt, type KafkaMeta, type Pattern } fro
 import { ruleIdempotencyKey, ruleOrderingKey } from '../rules/rule-keys.js';
 import type { Rule, RuleSet } from '../rules/rule-set.js';
 import { templateScope } from '../rules/template.js';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, isMap, isNode, isSeq, parseDocument, parse as parseYaml } from 'yaml';
 import { Drop } from 'liquidjs';
 
 export interface DryRunInput {
@@ -296,4 +296,32 @@ export function patternsOf(rulesText: string): Map<string, Pattern | undefined> 
     if (typeof rule?.name === 'string') patterns.set(rule.name, rule.match as Pattern | undefined);
   }
   return patterns;
+}
+
+/**
+ * `file:line:col: ` of a rule's template field (`action.agentlessEmail.to.email`) in the rules text, or of the rule when
+ * the field is not found; '' when neither is. For messages that should point at the place to fix.
+ */
+export function fieldLocator(
+  rulesText: string,
+  source: string,
+): (rule: string | null, field?: string) => string {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(rulesText, { lineCounter });
+  const rules = doc.get('rules', true);
+  const names = isSeq(rules) ? rules.items.map((item) => (isMap(item) ? item.get('name') : undefined)) : [];
+  return (rule, field) => {
+    const index = rule === null ? -1 : names.indexOf(rule);
+    if (index < 0) return '';
+    const segments = (field ?? '').split('.').filter((s) => s !== '');
+    for (let n = segments.length; n >= 0; n--) {
+      const node = doc.getIn(['rules', index, ...segments.slice(0, n)], true);
+      const offset = isNode(node) ? node.range?.[0] : undefined;
+      if (offset !== undefined) {
+        const pos = lineCounter.linePos(offset);
+        return `${source}:${pos.line}:${pos.col}: `;
+      }
+    }
+    return '';
+  };
 }

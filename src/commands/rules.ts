@@ -11,7 +11,7 @@ import {
 import { RulesFileError, codeFrame, formatProblem, loadRulesFile } from '../rules/rules-file.js';
 import { closest } from '../rules/suggest.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import { evaluate, patternsOf, type Evaluation } from './rules-evaluate.js';
+import { evaluate, fieldLocator, patternsOf, type Evaluation } from './rules-evaluate.js';
 import { expandGlob, runCaseFiles } from './rules-cases.js';
 import { recordsOf, type TestRecord } from './rules-inputs.js';
 import { EXIT } from './signals.js';
@@ -241,7 +241,9 @@ async function testCommand(args: string[]): Promise<number> {
     );
     return EXIT.usage;
   }
-  const patterns = patternsOf(await readFile(file, 'utf8'));
+  const rulesText = await readFile(file, 'utf8');
+  const patterns = patternsOf(rulesText);
+  const locate = fieldLocator(rulesText, file);
   const results: (Evaluation & { label: string; topic: string; key?: string })[] = [];
   for (const record of records) {
     const topic = record.topic ?? defaultTopic ?? ''; // defaultTopic is known for records without a topic
@@ -277,8 +279,11 @@ async function testCommand(args: string[]): Promise<number> {
       process.stderr.write(`${where}note: a tombstone (no value): the bridge skips it\n`);
       continue;
     }
-    for (const e of r.errors)
-      process.stderr.write(`${where}error: ${e.rule ?? '(event)'}: ${e.code}: ${e.message}\n`);
+    for (const e of r.errors) {
+      // At the template's place in the rules file, where a fix would go (editors jump to file:line:col).
+      const at = locate(e.rule, /^([\w.[\]-]+): /.exec(e.message)?.[1]);
+      process.stderr.write(`${at}error: ${where}${e.rule ?? '(event)'}: ${e.code}: ${e.message}\n`);
+    }
     const nothing = r.matches.length === 0 && r.errors.length === 0;
     if (nothing) process.stderr.write(`${where}note: no rule matched this event; sends nothing\n`);
     if (values.explain === true || nothing) {
