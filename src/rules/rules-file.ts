@@ -3,7 +3,18 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
+import {
+  LineCounter,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  parseDocument,
+  visit,
+  type Document,
+  type YAMLError,
+} from 'yaml';
+import { closest } from './suggest.js';
 import { BridgeError } from '../errors.js';
 import { ActionDefinitionError, TemplateFileRefusedError, compileAction, type RawAction } from './action.js';
 import { PatternDefinitionError, compilePattern, exactFields, type Pattern } from './pattern.js';
@@ -34,6 +45,8 @@ export interface RuleProblem {
   readonly line: number | undefined;
   readonly column: number | undefined;
   readonly message: string;
+  /** The name of the rule the problem lies in, when it lies in one. */
+  readonly rule?: string;
 }
 
 /** A rules file that cannot be used, with every problem found (not just the first) and where it is. */
@@ -128,11 +141,14 @@ export function parseRules(
     const { doc, lineCounter } = locate();
     const offset = offsetOf(doc, segments, key);
     const pos = offset === undefined ? undefined : lineCounter.linePos(offset);
+    const index = segments[0] === 'rules' && typeof segments[1] === 'number' ? segments[1] : undefined;
+    const name = index === undefined ? undefined : ruleNameAt(data, index);
     return {
       path: pathString(key ? [...segments, key] : segments),
       line: pos?.line,
       column: pos?.col,
       message,
+      ...(name !== undefined && { rule: name }),
     };
   };
 
@@ -189,6 +205,62 @@ export function parseRules(
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (problems.length > 0) throw new RulesFileError(source, problems);
   return new RuleSet(rules, files, connections);
+}
+
+/**
+ * Reads a template file named in the rules file (relative to its folder), recording it in `files` so that a change to
+ * it reloads the rules.
+ */
+function templateFileReader(
+  source: string,
+  templatesDir: string | undefined,
+  files: string[],
+): (file: string) => string {
+  const folders = templateFolders(source, templatesDir);
+  return (file: string) => {
+    const path = resolve(dirname(source), file);
+    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
+    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
+    // a message.
+    const real = realpathSync(path);
+    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
+      throw new TemplateFileRefusedError(
+        `is outside the folders template files may be read from (the rules file's folder${
+          templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
+        }); refused`,
+      );
+    }
+    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
+    if (!files.includes(path)) files.push(path);
+    return readFileSync(real, 'utf8');
+  };
+}
+
+/** The rules file's data: JSON.parse when it is JSON, else the YAML document (whose first error is located). */
+function readData(text: string, source: string, locate: () => Located): unknown {
+  const data = parseJson(text);
+  if (data !== undefined) return data;
+  const { doc, lineCounter } = locate();
+  const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
+  if (first) {
+    // Only the first: the yaml package reports each slip again as it recovers (an indentation slip gave up to four
+    // errors, at column 1 of the lines after it), so the later ones mislead more than they help.
+    throw new RulesFileError(source, [yamlProblem(text, first, lineCounter)]);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
+  } catch (error) {
+    if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
+    const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
+    throw new RulesFileError(source, [
+      {
+        path: '',
+        line: pos.line,
+        column: pos.col,
+        message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
+      },
+    ]);
+  }
 }
 
 /** What compiling the rules needs from the file around them; problems are pushed, every rule is tried. */
@@ -271,70 +343,6 @@ function compileRules(rawRules: RawRulesFile['rules'], context: CompileContext):
     }
   }
   return rules;
-}
-
-/**
- * Reads a template file named in the rules file (relative to its folder), recording it in `files` so that a change to
- * it reloads the rules.
- */
-function templateFileReader(
-  source: string,
-  templatesDir: string | undefined,
-  files: string[],
-): (file: string) => string {
-  const folders = templateFolders(source, templatesDir);
-  return (file: string) => {
-    const path = resolve(dirname(source), file);
-    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
-    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
-    // a message.
-    const real = realpathSync(path);
-    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
-      throw new TemplateFileRefusedError(
-        `is outside the folders template files may be read from (the rules file's folder${
-          templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
-        }); refused`,
-      );
-    }
-    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
-    if (!files.includes(path)) files.push(path);
-    return readFileSync(real, 'utf8');
-  };
-}
-
-/** The rules file's data: JSON.parse when it is JSON, else the YAML document (whose errors are located). */
-function readData(text: string, source: string, locate: () => Located): unknown {
-  const data = parseJson(text);
-  if (data !== undefined) return data;
-  const { doc, lineCounter } = locate();
-  if (doc.errors.length > 0) {
-    throw new RulesFileError(
-      source,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return {
-          path: '',
-          line: pos.line,
-          column: pos.col,
-          message: yamlMessage(e.message),
-        };
-      }),
-    );
-  }
-  try {
-    return doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
-  } catch (error) {
-    if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
-    const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
-    throw new RulesFileError(source, [
-      {
-        path: '',
-        line: pos.line,
-        column: pos.col,
-        message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
-      },
-    ]);
-  }
 }
 
 /** The real paths of the folders template files may come from; one that does not exist grants nothing. */
@@ -507,11 +515,24 @@ function schemaProblems(
       );
     } else if (e.keyword === 'additionalProperties') {
       const key = String(e.params['additionalProperty']);
-      problem = at(segments, `unknown key "${key}"`, key);
+      problem = at(segments, `unknown key "${key}"${unknownKeyHint(key, e.parentSchema)}`, key);
     } else if (e.keyword === 'required') {
-      problem = at(segments, `missing required key "${String(e.params['missingProperty'])}"`);
+      const missing = String(e.params['missingProperty']);
+      const near = misspelled(e.data, missing);
+      problem = at(
+        segments,
+        `missing required key "${missing}"${near === undefined ? '' : ` ("${near}" is there: a misspelling?)`}`,
+      );
     } else if (e.keyword === 'const') {
       problem = at(segments, `must be ${JSON.stringify(e.params['allowedValue'])}`);
+    } else if (e.keyword === 'enum') {
+      const allowed = (e.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v));
+      const near =
+        typeof e.data === 'string' ? closest(e.data, allowedStrings(e.params['allowedValues'])) : undefined;
+      problem = at(
+        segments,
+        `must be one of ${allowed.join(', ')}${near === undefined ? '' : `; did you mean "${near}"?`} (found ${JSON.stringify(e.data)})`,
+      );
     } else {
       problem = at(segments, e.message ?? 'is invalid');
     }
@@ -584,7 +605,242 @@ function pathString(segments: readonly (string | number)[]): string {
 /** `file:line:column: path: message`, the form editors and CI annotations understand. */
 export function formatProblem(source: string, p: RuleProblem): string {
   const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}` : source;
-  return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+  return `${where}: ${p.path ? `${p.path}: ` : ''}${p.message}${p.rule === undefined ? '' : ` (rule "${p.rule}")`}`;
+}
+
+/**
+ * The lines around `line` with a caret under `column`, as compilers print them, for a person at a terminal (logs keep
+ * the one-line form).
+ */
+export function codeFrame(text: string, line: number, column: number): string {
+  const lines = text.split('\n');
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop(); // the newline that ends the last line
+  const from = Math.max(1, line - 2);
+  const to = Math.min(lines.length, line + 1);
+  const width = String(to).length;
+  const out: string[] = [];
+  for (let n = from; n <= to; n++) {
+    const content = (lines[n - 1] ?? '').replace(/\r$/, '').replace(/\t/g, '→');
+    out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${content}`);
+    if (n === line) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, column - 1))}^`);
+  }
+  return out.join('\n');
+}
+
+/** Operator names people reach for from other languages, and the EventBridge operator that does the job. */
+const MISTAKEN_OPERATORS: Readonly<Record<string, string>> = {
+  startswith: 'prefix',
+  'starts-with': 'prefix',
+  starts_with: 'prefix',
+  beginswith: 'prefix',
+  'begins-with': 'prefix',
+  begins_with: 'prefix',
+  endswith: 'suffix',
+  'ends-with': 'suffix',
+  ends_with: 'suffix',
+  equalsignorecase: 'equals-ignore-case',
+  equals_ignore_case: 'equals-ignore-case',
+  ignorecase: 'equals-ignore-case',
+  'ignore-case': 'equals-ignore-case',
+  iequals: 'equals-ignore-case',
+  anythingbut: 'anything-but',
+  anything_but: 'anything-but',
+  not: 'anything-but',
+  ne: 'anything-but',
+  neq: 'anything-but',
+  notequals: 'anything-but',
+  'not-equals': 'anything-but',
+  notin: 'anything-but',
+  'not-in': 'anything-but',
+  exist: 'exists',
+  present: 'exists',
+  missing: 'exists',
+  isnull: 'exists',
+  range: 'numeric',
+  between: 'numeric',
+  gt: 'numeric',
+  gte: 'numeric',
+  lt: 'numeric',
+  lte: 'numeric',
+  eq: 'numeric',
+  like: 'wildcard',
+  glob: 'wildcard',
+  match: 'wildcard',
+  matches: 'wildcard',
+  regex: 'wildcard',
+  contains: 'wildcard',
+  ip: 'cidr',
+  subnet: 'cidr',
+};
+
+const OPERATOR_SCHEMAS = new Set([definitions['operator'], definitions['anythingButOperator']]);
+
+/** `; did you mean "subject"?` for a key near one the schema allows there, or the operator a mistaken name means. */
+function unknownKeyHint(key: string, parentSchema: unknown): string {
+  const allowed = Object.keys((parentSchema as { properties?: object } | undefined)?.properties ?? {});
+  if (OPERATOR_SCHEMAS.has(parentSchema as object)) {
+    const mapped = MISTAKEN_OPERATORS[key.toLowerCase()];
+    if (mapped !== undefined && allowed.includes(mapped)) {
+      return `; did you mean "${mapped}"? (the operators are ${allowed.join(', ')})`;
+    }
+    const near = closest(key, allowed);
+    return `${near === undefined ? '' : `; did you mean "${near}"?`} (the operators are ${allowed.join(', ')})`;
+  }
+  const near = closest(key, allowed);
+  if (near !== undefined) return `; did you mean "${near}"?`;
+  return allowed.length > 0 && allowed.length <= 12 ? ` (allowed here: ${allowed.join(', ')})` : '';
+}
+
+/** A key of `data` that looks like a misspelling of the required key `missing`. */
+function misspelled(data: unknown, missing: string): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  return closest(missing, Object.keys(data));
+}
+
+function allowedStrings(values: unknown): string[] {
+  return Array.isArray(values) ? values.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function ruleNameAt(data: unknown, index: number): string | undefined {
+  const rules = (data as { rules?: unknown } | null | undefined)?.rules;
+  const rule: unknown = Array.isArray(rules) ? rules[index] : undefined;
+  const name = (rule as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/**
+ * The first YAML error as a problem at the place to fix. An indentation slip is found by following the indentation
+ * line by line (the yaml package reports where its parse broke, often a line later or at column 1); the problem names
+ * the rule whose lines it is in.
+ */
+function yamlProblem(text: string, error: YAMLError, lineCounter: LineCounter): RuleProblem {
+  // An unclosed quote is reported where the text runs out; the place to fix is the quote that opened it.
+  const quote = /^Missing closing (["'])quote/.exec(error.message)?.[1];
+  const opened = quote === undefined ? -1 : text.lastIndexOf(quote, Math.max(0, error.pos[0] - 1));
+  const pos = lineCounter.linePos(opened >= 0 ? opened : error.pos[0]);
+  const lines = text.split('\n');
+  // The line after the error too: a key dedented by mistake shows up as the next line being "too deep".
+  // A "slip" well before the parser's error is more likely a line the heuristic misreads (a plain scalar continued on
+  // the next line) than the cause: then the parser's own error is reported.
+  const indentation =
+    INDENTATION_ERRORS.has(error.code) || (error.code === 'MISSING_CHAR' && /indicator/.test(error.message));
+  const found = indentation ? indentationSlip(lines, pos.line + 1) : undefined;
+  const slip = found !== undefined && found.line >= pos.line - 1 ? found : undefined;
+  const line = slip?.line ?? pos.line;
+  let column = slip?.column ?? pos.col;
+  if (slip === undefined) {
+    // At column 1 of an indented line, point at its first character instead.
+    const content = lines[line - 1] ?? '';
+    const indent = /^[ \t]*/.exec(content)?.[0].length ?? 0;
+    if (column <= indent && indent < content.length) column = indent + 1;
+  }
+  const rule = ruleNameAbove(lines, line);
+  return {
+    path: '',
+    line,
+    column,
+    message: slip?.message ?? `${yamlMessage(error.message)}`,
+    ...(rule !== undefined && { rule }),
+  };
+}
+
+/** The yaml package's error codes that an indentation slip gives. */
+const INDENTATION_ERRORS = new Set([
+  'BAD_INDENT',
+  'TAB_AS_INDENT',
+  'BLOCK_AS_IMPLICIT_KEY',
+  'MULTILINE_IMPLICIT_KEY',
+]);
+
+/**
+ * The first line, up to `limit`, whose indentation the lines before it cannot explain: a tab, a line deeper than one
+ * that opens no block, or a line back at a level no enclosing block uses.
+ */
+function indentationSlip(
+  lines: readonly string[],
+  limit: number,
+): { line: number; column: number; message: string } | undefined {
+  const levels = [0];
+  let opens = false; // the previous line ends with ":" (or "- "): the next may go deeper
+  let scalarIndent: number | undefined; // inside a block scalar (| or >) started at this indentation
+  let flowDepth = 0;
+  let previous: number | undefined;
+  for (let n = 1; n <= Math.min(limit, lines.length); n++) {
+    const raw = (lines[n - 1] ?? '').replace(/\r$/, '');
+    if (/^\s*(#.*)?$/.test(raw)) continue;
+    const indent = /^ */.exec(raw)?.[0].length ?? 0;
+    if (scalarIndent !== undefined) {
+      if (indent > scalarIndent) continue;
+      scalarIndent = undefined;
+    }
+    if (flowDepth > 0) {
+      flowDepth += depthChange(raw);
+      continue;
+    }
+    if (raw[indent] === '\t') {
+      return {
+        line: n,
+        column: indent + 1,
+        message: 'a tab in the indentation: YAML indents with spaces only',
+      };
+    }
+    const top = levels[levels.length - 1] as number;
+    if (indent > top) {
+      // A deeper line that is not a key or an item continues the plain text of the line before: YAML allows that.
+      if (!opens && !/^(- |-$|[^\s#'"][^:#]*:(\s|$))/.test(raw.slice(indent))) continue;
+      if (!opens) {
+        return {
+          line: n,
+          column: indent + 1,
+          message: `indented ${indent} spaces, deeper than line ${previous} (${top} spaces), which opens no block: align it with the line before, or end that line with ":"`,
+        };
+      }
+      levels.push(indent);
+    } else if (indent < top) {
+      while ((levels[levels.length - 1] as number) > indent) levels.pop();
+      if (levels[levels.length - 1] !== indent) {
+        return {
+          line: n,
+          column: indent + 1,
+          message: `indented ${indent} spaces, which matches no enclosing level (${levels.join(', ')}, or ${top}): keys of one mapping must start in the same column`,
+        };
+      }
+    }
+    const body = raw.slice(indent).replace(/\s+#.*$/, '');
+    // A list item's content starts after "- ": its further keys align there.
+    const item = /^-( +)/.exec(body);
+    if (item) levels.push(indent + 1 + (item[1]?.length ?? 1));
+    opens = /:$/.test(body) || /^-$/.test(body);
+    if (/:\s*[|>][-+0-9]*$/.test(body)) scalarIndent = indent;
+    flowDepth = Math.max(0, depthChange(body));
+    previous = n;
+  }
+  return undefined;
+}
+
+/** Brackets opened minus closed on a line, outside quotes (roughly: enough to skip a flow collection's lines). */
+function depthChange(line: string): number {
+  let depth = 0;
+  let quote: string | undefined;
+  for (const c of line) {
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '{' || c === '[') depth += 1;
+    else if (c === '}' || c === ']') depth -= 1;
+    else if (c === '#') break;
+  }
+  return depth;
+}
+
+/** The name of the rule whose lines hold `line`: the nearest `- name: …` above it. */
+function ruleNameAbove(lines: readonly string[], line: number): string | undefined {
+  for (let n = line; n >= 1; n--) {
+    const m = /^\s*-\s+name:\s*['"]?([^'"#]+?)['"]?\s*(#.*)?$/.exec(lines[n - 1] ?? '');
+    if (m) return m[1];
+    if (/^rules:/.test(lines[n - 1] ?? '')) return undefined;
+  }
+  return undefined;
 }
 
 /** `90s`, `15m`, `6h`, `2d` (the schema has checked the form). */

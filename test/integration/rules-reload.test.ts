@@ -120,7 +120,7 @@ describe('hot reload of the rules file while events flow (real broker, simulator
       'rules reload rejected: the new rules file is invalid; the previous rules keep running',
     );
     expect(rejected[0]?.['problems']).toEqual([
-      `${file}:10:9: rules[0].action.agentlessEmail.sbject: unknown key "sbject"`,
+      `${file}:10:9: rules[0].action.agentlessEmail.sbject: unknown key "sbject"; did you mean "subject"? (rule "ping-email")`,
     ]);
     const reloads = await running.bridge.metrics.rulesReloads.get();
     const count = (outcome: string) =>

@@ -180,6 +180,11 @@ export async function startApicurio(options: { log?: Log } = {}): Promise<Apicur
     `-Dquarkus.management.port=${managementPort}`,
     '-Dapicurio.storage.kind=sql',
     '-Dapicurio.storage.sql.kind=h2',
+    // Java ignores TMPDIR: without these, Vert.x's cache, Netty's native libraries and the JVM's perf data land in
+    // /tmp and outlive the run (a killed JVM never removes them). In `dir`, they go when the registry stops.
+    `-Djava.io.tmpdir=${dir}`,
+    `-Dvertx.cacheDirBase=${join(dir, 'vertx-cache')}`,
+    '-XX:-UsePerfData',
     '-jar',
     jar,
   ];

@@ -205,6 +205,9 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     '-Xms256m',
     '-Xmx768m',
     '-XX:+UseSerialGC',
+    // Java ignores TMPDIR, and a killed JVM leaves its perf data file in /tmp: keep both inside the broker's folder.
+    `-Djava.io.tmpdir=${dir}`,
+    '-XX:-UsePerfData',
     logging ?? `-Dlog4j.configuration=file:${log4j}`,
     '-cp',
     classpath,
