@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, createTopic, uniqueName } from '../support/kafka.js';
+import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv, kafkaEnv } from '../support/bridge.js';
+import { createTopic, uniqueName } from '../support/kafka.js';
 
 /**
  * kafkajs gives up on a consumer for good (CRASH with restart: false) on errors no retry can fix. The broker refuses a
@@ -36,7 +36,7 @@ rules:
         text: "Thanks."
 `);
     bridge = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: uniqueName('geb-crash'),
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv, kafkaEnv } from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 120;
 
@@ -36,7 +36,7 @@ rules:
         text: "Event {{ seq }}."
 `);
     env = {
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),
@@ -101,7 +101,7 @@ describe('a second signal while deliveries are still running (geb run as a child
 
   it('exits at once with 130 and commits nothing past the unfinished event', async () => {
     child = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: await writeRulesFile(`
 version: 1
