@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv, kafkaEnv } from '../support/bridge.js';
+import { spawnBridge, type ChildBridge, simulatorEnv, kafkaEnv, writeEmailRule } from '../support/bridge.js';
 import { createTopic, uniqueName } from '../support/kafka.js';
 
 /**
@@ -24,17 +24,7 @@ describe('the Kafka consumer crashing for good (real broker)', () => {
   });
 
   it('exits with code 70 and says why, instead of living on as a zombie', async () => {
-    const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: receipt
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ email }}" }
-        text: "Thanks."
-`);
+    const rulesFile = await writeEmailRule({ name: 'receipt', topic, to: '{{ email }}', text: 'Thanks.' });
     bridge = spawnBridge({
       ...kafkaEnv(),
       KAFKA_GROUP_ID: uniqueName('geb-crash'),

@@ -3,10 +3,10 @@ import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
 import {
   startTestBridge,
-  writeRulesFile,
   type InProcessBridge,
   simulatorEnv,
   kafkaEnv,
+  writeEmailRule,
 } from '../support/bridge.js';
 import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -25,18 +25,13 @@ describe('a second bridge joins the group mid-run (two partitions, 100 ms simula
     env = {
       ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
-      RULES_FILE: await writeRulesFile(`
-version: 1
-rules:
-  - name: order-email
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer }}@example.com" }
-        subject: "{{ partition }} {{ seq }}"
-        text: "Event {{ seq }}."
-`),
+      RULES_FILE: await writeEmailRule({
+        name: 'order-email',
+        topic,
+        to: '{{ customer }}@example.com',
+        subject: '{{ partition }} {{ seq }}',
+        text: 'Event {{ seq }}.',
+      }),
       ...simulatorEnv(simulator),
       PARTITION_MAX_IN_FLIGHT: '1',
       KAFKA_COMMIT_INTERVAL_MS: '200',

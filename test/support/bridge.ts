@@ -54,6 +54,32 @@ export async function writeRulesFile(yaml: string): Promise<string> {
   return file;
 }
 
+/** The one agentless-email rule most integration tests need: `to`, `subject` and `text` are Liquid templates. */
+export interface EmailRule {
+  readonly name: string;
+  readonly topic: string;
+  readonly to: string;
+  readonly text: string;
+  readonly subject?: string;
+  /** An inline pattern, e.g. `{ type: [OrderShipped] }`; absent: every event of the topic. */
+  readonly match?: string;
+}
+
+/** Writes a rules file with one agentless-email rule from orders@shop.example (see writeRulesFile). */
+export function writeEmailRule(rule: EmailRule): Promise<string> {
+  return writeRulesFile(`
+version: 1
+rules:
+  - name: ${rule.name}
+    topics: [${rule.topic}]
+${rule.match === undefined ? '' : `    match: ${rule.match}\n`}    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "${rule.to}" }
+${rule.subject === undefined ? '' : `        subject: "${rule.subject}"\n`}        text: "${rule.text}"
+`);
+}
+
 /** A ledger file of its own for each bridge a test starts, unless the test names one (LEDGER_URL). */
 export function tempLedgerFile(): string {
   return join(tempDirSync('geb-ledger-'), 'deliveries.jsonl');
