@@ -31,6 +31,7 @@ export class PostgresLedger implements Ledger {
   readonly #table: string;
   readonly #claims: PendingClaim[] = [];
   #claimStatements = 0;
+  #claimsSent: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, schema: string, description: string) {
     this.#pool = pool;
@@ -99,7 +100,11 @@ export class PostgresLedger implements Ledger {
   begin(input: BeginInput): Promise<BeginResult> {
     return new Promise((resolve, reject) => {
       this.#claims.push({ input, resolve, reject });
-      if (this.#claims.length === 1) setImmediate(() => void this.#claimBatch());
+      if (this.#claims.length === 1) {
+        this.#claimsSent = new Promise<void>((turnEnds) => setImmediate(turnEnds)).then(() =>
+          this.#claimBatch(),
+        );
+      }
     });
   }
 
@@ -397,6 +402,8 @@ export class PostgresLedger implements Ledger {
   }
 
   async close(): Promise<void> {
+    // Claims made before the close still go out (the pool refuses queries once it ends).
+    await this.#claimsSent;
     await this.#pool.end();
   }
 

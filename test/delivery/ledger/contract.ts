@@ -91,8 +91,14 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       );
       expect(again.filter((r) => r.claimed)).toEqual([]);
 
+      // A claim made right before a close still lands.
+      const last = ledger.begin(input({ idempotencyKey: 'turn-last' }));
       await ledger.close();
+      expect((await last).claimed).toBe(true);
       ledger = await h.open();
+      expect(await ledger.lookup({ rule: 'welcome-email', idempotencyKey: 'turn-last' })).toMatchObject({
+        state: 'pending',
+      });
       for (let i = 0; i < 40; i++) {
         expect(await ledger.lookup({ rule: 'welcome-email', idempotencyKey: `turn-${i}` })).toMatchObject({
           state: 'pending',
