@@ -39,6 +39,8 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  /** GEB_HEAP_MB, 0 when unset: applied by the `geb` entry at start, before this is read (src/heap.ts); checked here. */
+  readonly heapMb: number;
   /** Client-side rate budgets: see genesys/rate-limiter.ts. */
   readonly rateLimits: {
     /** Calls per window per OAuth client token. */
@@ -791,6 +793,7 @@ export function loadConfig(env: Env = process.env): Config {
       requestTimeoutMs: reader.integer('GENESYS_REQUEST_TIMEOUT_MS'),
     },
     logLevel: reader.oneOf<LogLevel>('LOG_LEVEL'),
+    heapMb: reader.integer('GEB_HEAP_MB'),
     delivery: {
       maxInFlight: reader.integer('MAX_IN_FLIGHT'),
       maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
