@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 
 /**
  * V8 sizes its heap from the machine's memory, not the container's, and collects lazily: under sustained load the
@@ -138,3 +139,31 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = {
   SIGUSR2: 12,
   SIGTERM: 15,
 };
+
+/** Past this share of the heap's cap, live data (the file ledger's index, a large rules file) is near an out-of-memory. */
+const HEAP_WARN_SHARE = 0.8;
+const HEAP_WATCH_INTERVAL_MS = 30_000;
+const HEAP_WARN_EVERY_MS = 10 * 60_000;
+
+/**
+ * A capped heap turns growing live data into a crash (and, with the file ledger, a crash at every start): say so in
+ * the log well before, with the fix. Returns a function that stops watching.
+ */
+export function watchHeap(
+  warn: (fields: Record<string, unknown>, message: string) => void,
+  stats: () => { used_heap_size: number; heap_size_limit: number } = getHeapStatistics,
+): () => void {
+  let warnedAt = -Infinity;
+  const timer = setInterval(() => {
+    const { used_heap_size: used, heap_size_limit: limit } = stats();
+    if (used < limit * HEAP_WARN_SHARE || Date.now() - warnedAt < HEAP_WARN_EVERY_MS) return;
+    warnedAt = Date.now();
+    const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+    warn(
+      { heapUsedMb: mb(used), heapLimitMb: mb(limit) },
+      'the heap is over 80% of its cap: raise GEB_HEAP_MB (or the container memory limit), or move the ledger to PostgreSQL (docs/operations.md, Sizing)',
+    );
+  }, HEAP_WATCH_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_HEAP_MB, cgroupMemoryLimit, heapFlags, heapSize } from '../src/heap.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_HEAP_MB, cgroupMemoryLimit, heapFlags, heapSize, watchHeap } from '../src/heap.js';
 import { tempDir } from './support/temp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -133,3 +133,32 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('the heap watch', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('warns, with the fix, when live data passes 80% of the cap, and then at most every 10 minutes', () => {
+    vi.useFakeTimers();
+    let used = 50;
+    const warnings: string[] = [];
+    const stop = watchHeap(
+      (_fields, message) => warnings.push(message),
+      () => ({ used_heap_size: used * 2 ** 20, heap_size_limit: 100 * 2 ** 20 }),
+    );
+    vi.advanceTimersByTime(60_000);
+    expect(warnings).toEqual([]);
+    used = 90;
+    vi.advanceTimersByTime(30_000);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('GEB_HEAP_MB');
+    vi.advanceTimersByTime(5 * 60_000);
+    expect(warnings).toHaveLength(1);
+    vi.advanceTimersByTime(6 * 60_000);
+    expect(warnings).toHaveLength(2);
+    stop();
+    vi.advanceTimersByTime(60 * 60_000);
+    expect(warnings).toHaveLength(2);
+  });
+});
