@@ -594,7 +594,7 @@ async function measure(
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${bridgeProcess(pid)}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
@@ -604,6 +604,29 @@ function cpuMs(pid: number | undefined): number {
 }
 const CLOCK_TICKS = 100;
 
+/**
+ * `geb run` sizes its heap by running itself again (src/heap.ts): the bridge is then the launcher's one child, and
+ * that is the process measured. Other processes have no child and are measured themselves.
+ */
+function bridgeProcess(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ');
+    return Number(children[0]) || pid;
+  } catch {
+    return pid;
+  }
+}
+
+/** What the launcher adds to a container's memory: its private pages (the node binary's pages are shared). */
+function launcherMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Math.round(Number(/RssAnon:\s+(\d+)/.exec(status)?.[1]) / 1024);
+  } catch {
+    return NaN;
+  }
+}
+
 async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
   return (entry?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
@@ -612,8 +635,11 @@ async function committedTotal(admin: Admin, groupId: string, topic: string): Pro
 /** Peak resident set size (VmHWM) of a running process, in MB. */
 function peakRss(pid: number | undefined): number {
   if (pid === undefined) return NaN;
+  const measured = bridgeProcess(pid);
+  if (measured !== pid)
+    log(`  (the geb launcher in front of the bridge: ${launcherMb(pid)} MB of its own memory)`);
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${measured}/status`, 'utf8');
     const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
     return Math.round(kb / 1024);
   } catch {

@@ -42,6 +42,8 @@ export interface Config {
     readonly requestTimeoutMs: number;
   };
   readonly logLevel: LogLevel;
+  /** GEB_HEAP_MB, 0 when unset: applied by the `geb` entry at start, before this is read (src/heap.ts); checked here. */
+  readonly heapMb: number;
   /** Client-side rate budgets: see genesys/rate-limiter.ts. */
   readonly rateLimits: {
     /** Calls per window per OAuth client token. */
@@ -689,6 +691,15 @@ export const SETTINGS: readonly Setting[] = [
       'Key (at least 16 characters) of the HMAC-SHA-256 that stands in for recipient addresses in logs and the delivery history; `geb deliveries show --recipient` needs the same key. Unset: an unkeyed SHA-256, which a dictionary of addresses reverses (warned at start-up).',
   },
   {
+    name: 'GEB_HEAP_MB',
+    group: 'admin',
+    kind: 'integer',
+    min: 0,
+    max: 1_048_576,
+    description:
+      "V8's old-generation size for `geb run`, in MB (read at start by the `geb` entry, which runs itself again with `--max-old-space-size`); 0 leaves Node's own sizing. Unset: half the container's memory limit (cgroup), or 128 without one; ignored when `--max-old-space-size` is already set. See docs/operations.md, Sizing.",
+  },
+  {
     name: 'LOG_LEVEL',
     group: 'admin',
     kind: 'choice',
@@ -737,6 +748,7 @@ export function loadConfig(env: Env = process.env): Config {
       requestTimeoutMs: reader.integer('GENESYS_REQUEST_TIMEOUT_MS'),
     },
     logLevel: reader.oneOf<LogLevel>('LOG_LEVEL'),
+    heapMb: reader.integer('GEB_HEAP_MB'),
     delivery: {
       maxInFlight: reader.integer('MAX_IN_FLIGHT'),
       maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),

@@ -19,3 +19,33 @@ describe('geb --version', () => {
     expect(stdout).toBe(`${version}\n`);
   });
 });
+
+describe('geb run: heap sizing at start', () => {
+  const run = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run'],
+        { env: { PATH: process.env['PATH'] ?? '', ...env } },
+        (error, stdout, stderr) => done({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
+    });
+
+  it('refuses a GEB_HEAP_MB that is not a number of MB', async () => {
+    const { code, stderr } = await run({ GEB_HEAP_MB: '1g' });
+    expect(code).toBe(78);
+    expect(stderr).toContain('GEB_HEAP_MB must be a whole number of MB');
+  });
+
+  it("passes the sized bridge's exit code and output through unchanged", async () => {
+    // No KAFKA_BROKERS: the re-executed bridge reports its configuration error and exits 78, once.
+    const sized = await run({ GEB_HEAP_MB: '96' });
+    const direct = await run({ GEB_HEAP_MB: '0' });
+    expect(sized.code).toBe(direct.code);
+    expect(sized.code).not.toBe(0);
+    expect(sized.stdout + sized.stderr).toContain('KAFKA_BROKERS');
+    expect((sized.stdout + sized.stderr).split('KAFKA_BROKERS').length).toBe(
+      (direct.stdout + direct.stderr).split('KAFKA_BROKERS').length,
+    );
+  });
+});

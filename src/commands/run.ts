@@ -1,6 +1,7 @@
 import { startBridge } from '../bridge.js';
 import { loadConfig } from '../config.js';
 import { isBridgeError } from '../errors.js';
+import { watchHeap } from '../heap.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTracing } from '../telemetry/tracing.js';
 import { EXIT, toggleDebugOnSignal, untilSignal } from './signals.js';
@@ -30,10 +31,12 @@ export async function runCommand(): Promise<number> {
     await tracing.shutdown();
     return isBridgeError(error) && error.disposition === 'fatal' ? EXIT.config : EXIT.failure;
   }
+  const stopWatchingHeap = watchHeap((fields, message) => logger.warn(fields, message));
   // Spans still buffered are flushed after the bridge stopped, so the last deliveries' traces are not lost.
   return untilSignal(
     logger,
     async () => {
+      stopWatchingHeap();
       const outcome = await bridge.close();
       await tracing.shutdown();
       return outcome;

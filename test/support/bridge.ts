@@ -147,6 +147,8 @@ export function spawnBridge(env: Record<string, string>): ChildBridge {
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
       LEDGER_URL: tempLedgerFile(),
+      // The bridge itself, not the heap-sizing launcher (src/heap.ts) in front of it: a SIGKILL here is a crash.
+      GEB_HEAP_MB: '0',
       ...UNLIMITED_RATES,
       ...env,
     },

@@ -67,6 +67,50 @@ export function ledgerContract(name: string, harness: () => Promise<LedgerHarnes
       expect(results.filter((r) => r.claimed)).toHaveLength(1);
     });
 
+    it('lands every one of many claims made in one turn, each durable once it resolves', async () => {
+      // One turn: the backends group these into one write (group commit); per claim, the result must still be what
+      // claims made one after the other give, the first of two claims of one delivery winning.
+      const claims = [
+        ...Array.from({ length: 40 }, (_, i) =>
+          ledger.begin(input({ idempotencyKey: `turn-${i}`, offset: String(i), owner: `o${i % 3}` })),
+        ),
+        ...Array.from({ length: 5 }, (_, i) =>
+          ledger.begin(input({ idempotencyKey: 'turn-dup', owner: `d${i}` })),
+        ),
+      ];
+      const results = await Promise.all(claims);
+      expect(results.slice(0, 40).every((r) => r.claimed)).toBe(true);
+      expect(results.slice(40).map((r) => r.claimed)).toEqual([true, false, false, false, false]);
+      expect(results.slice(41).every((r) => r.record.owner === 'd0')).toBe(true);
+      expect(results[7]?.record).toMatchObject({ idempotencyKey: 'turn-7', offset: '7', owner: 'o1' });
+      // And a later turn sees them all taken.
+      const again = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          ledger.begin(input({ idempotencyKey: `turn-${i}`, owner: 'late' })),
+        ),
+      );
+      expect(again.filter((r) => r.claimed)).toEqual([]);
+
+      // A claim made right before a close still lands.
+      const last = ledger.begin(input({ idempotencyKey: 'turn-last' }));
+      await ledger.close();
+      expect((await last).claimed).toBe(true);
+      ledger = await h.open();
+      expect(await ledger.lookup({ rule: 'welcome-email', idempotencyKey: 'turn-last' })).toMatchObject({
+        state: 'pending',
+      });
+      for (let i = 0; i < 40; i++) {
+        expect(await ledger.lookup({ rule: 'welcome-email', idempotencyKey: `turn-${i}` })).toMatchObject({
+          state: 'pending',
+          offset: String(i),
+          owner: `o${i % 3}`,
+        });
+      }
+      expect(await ledger.lookup({ rule: 'welcome-email', idempotencyKey: 'turn-dup' })).toMatchObject({
+        owner: 'd0',
+      });
+    });
+
     it('records a send with the Genesys ids, and counts skipped redeliveries', async () => {
       const ref = { rule: 'welcome-email', idempotencyKey: 'sent-1' };
       await ledger.begin(input(ref));

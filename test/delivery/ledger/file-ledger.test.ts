@@ -35,6 +35,32 @@ describe('embedded file ledger', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('writes the changes of one turn with one fdatasync, and resolves none before it', async () => {
+    const dir = await tempDir('geb-ledger-');
+    const path = join(dir, 'deliveries.jsonl');
+    const ledger = FileLedger.open(path);
+    try {
+      const before = ledger.syncs;
+      const resolvedAt: number[] = [];
+      const claims = Array.from({ length: 50 }, (_, i) =>
+        ledger.begin({ rule: 'r', idempotencyKey: `k${i}`, ...origin }).then((r) => {
+          // When a claim resolves, its line is on disk already (a crash now would keep it).
+          resolvedAt.push(ledger.syncs);
+          return r;
+        }),
+      );
+      expect(ledger.syncs).toBe(before);
+      const results = await Promise.all(claims);
+      expect(results.every((r) => r.claimed)).toBe(true);
+      expect(ledger.syncs).toBe(before + 1);
+      expect(resolvedAt.every((n) => n === before + 1)).toBe(true);
+      expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(50);
+    } finally {
+      await ledger.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes concurrent changes in shared batches, every one of them durable', async () => {
     const dir = await tempDir('geb-ledger-');
     const path = join(dir, 'deliveries.jsonl');
