@@ -749,15 +749,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     logLevel: reader.oneOf<LogLevel>('LOG_LEVEL'),
     heapMb: reader.integer('GEB_HEAP_MB'),
-    delivery: {
-      maxInFlight: reader.integer('MAX_IN_FLIGHT'),
-      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
-      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED'),
-      pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
-      commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
-      shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
-      shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS'),
-    },
+    delivery: readDelivery(reader),
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT'),
@@ -1080,6 +1072,19 @@ function readSchemaRegistry(reader: EnvReader, problems: string[]): Config['sche
         cert: registryCert,
         key: registryKey === undefined ? undefined : new Secret(registryKey),
       };
+}
+
+/** The delivery engine's limits, cadence and shutdown bounds. */
+function readDelivery(reader: EnvReader): Config['delivery'] {
+  return {
+    maxInFlight: reader.integer('MAX_IN_FLIGHT'),
+    maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
+    maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED'),
+    pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
+    commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
+    shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
+    shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS'),
+  };
 }
 
 function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity {
