@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { BridgeError } from './errors.js';
-import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './genesys/regions.js';
+import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from './regions.js';
 import { invalidAllowedHosts, parseAllowedHosts } from './rules/connection.js';
 import { Secret, maskUrlCredentials } from './secret.js';
+import type { KafkaSecurity, SaslMechanism } from './kafka/connection.js';
+
+export type { KafkaSecurity, SaslMechanism };
 
 /**
  * Configuration comes from environment variables only, parsed once at start-up into a frozen object.
@@ -111,30 +114,6 @@ export interface SchemaRegistryConfig {
   readonly ca: string | undefined;
   readonly cert: string | undefined;
   readonly key: Secret | undefined;
-}
-
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
-
-/** How the bridge (consumer, dead-letter producer, replay) authenticates to Kafka and protects the connection. */
-export interface KafkaSecurity {
-  readonly protocol: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-  /** Present with SSL and SASL_SSL. */
-  readonly tls?: {
-    /** PEM certificates to trust instead of the system's CAs. */
-    readonly ca?: string;
-    /** PEM client certificate and key, for brokers that require mutual TLS. */
-    readonly cert?: string;
-    readonly key?: Secret;
-    readonly keyPassword?: Secret;
-    /** Whether the broker's certificate must name the host connected to (on unless turned off). */
-    readonly verifyHostname: boolean;
-  };
-  /** Present with SASL_PLAINTEXT and SASL_SSL. */
-  readonly sasl?: {
-    readonly mechanism: SaslMechanism;
-    readonly username: string;
-    readonly password: Secret;
-  };
 }
 
 /** What a setting's raw value is; the parser and the generated docs both read it from the row. */
@@ -739,38 +718,14 @@ export function loadConfig(env: Env = process.env): Config {
 
   const connection = readKafkaConnection(reader, problems);
 
-  const region = reader.optional('GENESYS_REGION');
-  if (region !== undefined && !isGenesysRegion(region)) {
-    problems.push(
-      `GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
-    );
-  }
-  const apiUrl = reader.url('GENESYS_API_URL');
-  const loginUrl = reader.url('GENESYS_LOGIN_URL');
-  if (region === undefined && (apiUrl === undefined || loginUrl === undefined)) {
-    problems.push('GENESYS_REGION is required unless both GENESYS_API_URL and GENESYS_LOGIN_URL are set');
-  }
-  const knownRegion = region !== undefined && isGenesysRegion(region) ? region : undefined;
-  const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
-  const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
+  const { region, apiBaseUrl, loginBaseUrl } = readGenesysEndpoint(reader, problems);
 
   const allowedHosts = reader.optional('GENESYS_ALLOWED_HOSTS') ?? '';
   for (const entry of invalidAllowedHosts(allowedHosts)) {
     problems.push(`GENESYS_ALLOWED_HOSTS: "${entry}" is not a host or host:port`);
   }
 
-  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
-  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
-  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
-  const registryCa = reader.file('SCHEMA_REGISTRY_CA_FILE');
-  const registryCert = reader.file('SCHEMA_REGISTRY_CERT_FILE');
-  const registryKey = reader.file('SCHEMA_REGISTRY_KEY_FILE');
-  if ((registryCert === undefined) !== (registryKey === undefined)) {
-    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
-  }
-  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
-    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
-  }
+  const schemaRegistry = readSchemaRegistry(reader, problems);
 
   const config: Config = {
     kafka: {
@@ -794,15 +749,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     logLevel: reader.oneOf<LogLevel>('LOG_LEVEL'),
     heapMb: reader.integer('GEB_HEAP_MB'),
-    delivery: {
-      maxInFlight: reader.integer('MAX_IN_FLIGHT'),
-      maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
-      maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED'),
-      pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
-      commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
-      shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
-      shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS'),
-    },
+    delivery: readDelivery(reader),
     admin: {
       host: reader.string('ADMIN_HOST'),
       port: reader.integer('ADMIN_PORT'),
@@ -835,17 +782,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: reader.integer('DELIVERY_RETRY_MAX_ATTEMPTS'),
       maxAgeMs: reader.integer('DELIVERY_RETRY_MAX_AGE_MS'),
     },
-    schemaRegistry:
-      registryUrl === undefined
-        ? undefined
-        : {
-            url: registryUrl,
-            username: registryUser,
-            password: registryPassword === '' ? undefined : new Secret(registryPassword),
-            ca: registryCa,
-            cert: registryCert,
-            key: registryKey === undefined ? undefined : new Secret(registryKey),
-          },
+    schemaRegistry,
     plainJsonTopics: reader.list('PLAIN_JSON_TOPICS'),
     maxEventBytes: reader.integer('MAX_EVENT_BYTES'),
     eventPrefilter: reader.oneOf<'true' | 'false'>('EVENT_PREFILTER') === 'true',
@@ -1090,6 +1027,64 @@ class EnvReader {
     if (value !== undefined) this.problems.push(`${name}: "${value}" must be one of ${allowed.join(', ')}`);
     return allowed[0] as T;
   }
+}
+
+/** GENESYS_REGION, or GENESYS_API_URL and GENESYS_LOGIN_URL (which win over the region's). */
+function readGenesysEndpoint(reader: EnvReader, problems: string[]) {
+  const region = reader.optional('GENESYS_REGION');
+  if (region !== undefined && !isGenesysRegion(region)) {
+    problems.push(
+      `GENESYS_REGION: "${region}" is not a Genesys Cloud region; use one of ${GENESYS_REGIONS.join(', ')}`,
+    );
+  }
+  const apiUrl = reader.url('GENESYS_API_URL');
+  const loginUrl = reader.url('GENESYS_LOGIN_URL');
+  if (region === undefined && (apiUrl === undefined || loginUrl === undefined)) {
+    problems.push('GENESYS_REGION is required unless both GENESYS_API_URL and GENESYS_LOGIN_URL are set');
+  }
+  const knownRegion = region !== undefined && isGenesysRegion(region) ? region : undefined;
+  const apiBaseUrl = apiUrl ?? (knownRegion ? apiBaseUrlOf(knownRegion) : '');
+  const loginBaseUrl = loginUrl ?? (knownRegion ? loginBaseUrlOf(knownRegion) : '');
+  return { region, apiBaseUrl, loginBaseUrl };
+}
+
+/** SCHEMA_REGISTRY_*: undefined without SCHEMA_REGISTRY_URL. */
+function readSchemaRegistry(reader: EnvReader, problems: string[]): Config['schemaRegistry'] {
+  const registryUrl = reader.url('SCHEMA_REGISTRY_URL');
+  const registryUser = reader.optional('SCHEMA_REGISTRY_USERNAME');
+  const registryPassword = reader.secret('SCHEMA_REGISTRY_PASSWORD');
+  const registryCa = reader.file('SCHEMA_REGISTRY_CA_FILE');
+  const registryCert = reader.file('SCHEMA_REGISTRY_CERT_FILE');
+  const registryKey = reader.file('SCHEMA_REGISTRY_KEY_FILE');
+  if ((registryCert === undefined) !== (registryKey === undefined)) {
+    problems.push('SCHEMA_REGISTRY_CERT_FILE and SCHEMA_REGISTRY_KEY_FILE go together: set both or neither');
+  }
+  if (registryUrl === undefined && (registryUser !== undefined || registryCa !== undefined)) {
+    problems.push('SCHEMA_REGISTRY_* settings are given but SCHEMA_REGISTRY_URL is not set');
+  }
+  return registryUrl === undefined
+    ? undefined
+    : {
+        url: registryUrl,
+        username: registryUser,
+        password: registryPassword === '' ? undefined : new Secret(registryPassword),
+        ca: registryCa,
+        cert: registryCert,
+        key: registryKey === undefined ? undefined : new Secret(registryKey),
+      };
+}
+
+/** The delivery engine's limits, cadence and shutdown bounds. */
+function readDelivery(reader: EnvReader): Config['delivery'] {
+  return {
+    maxInFlight: reader.integer('MAX_IN_FLIGHT'),
+    maxInFlightPerPartition: reader.integer('PARTITION_MAX_IN_FLIGHT'),
+    maxQueuedPerPartition: reader.integer('PARTITION_MAX_QUEUED'),
+    pauseProbeIntervalMs: reader.integer('PAUSE_PROBE_INTERVAL_MS'),
+    commitIntervalMs: reader.integer('KAFKA_COMMIT_INTERVAL_MS'),
+    shutdownGraceMs: reader.integer('SHUTDOWN_GRACE_MS'),
+    shutdownCloseTimeoutMs: reader.integer('SHUTDOWN_CLOSE_TIMEOUT_MS'),
+  };
 }
 
 function readKafkaSecurity(reader: EnvReader, problems: string[]): KafkaSecurity {

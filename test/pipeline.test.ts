@@ -1,18 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_POLICY } from '../src/delivery/retry-policy.js';
 import type { GenesysSender } from '../src/genesys/contact-batcher.js';
 import { Health } from '../src/health.js';
 import { DeadLetterWriter, DEAD_LETTER_HEADERS } from '../src/kafka/dead-letter.js';
 import type { InboundMessage } from '../src/kafka/message.js';
-import { Pipeline, type HandleContext } from '../src/pipeline.js';
+import { Pipeline, type EventContext } from '../src/pipeline.js';
 import type { Rule, RuleSet } from '../src/rules/rule-set.js';
 import { createLogger, recipientHasher } from '../src/telemetry/logger.js';
 import { LogCapture } from './support/bridge.js';
 import { createTopic, kafka, readTopic, uniqueName } from './support/kafka.js';
+import { TOPIC, pipelineHarness, refused, signup, type PipelineHarness } from './support/pipeline-fakes.js';
 
 const stop = new AbortController();
-const ctx: HandleContext = {
-  stopSignal: stop.signal,
+const ctx: EventContext = {
+  waitSignal: stop.signal,
   callSignal: stop.signal,
   heartbeat: () => Promise.resolve(),
 };
@@ -115,5 +116,105 @@ describe('Pipeline.prepare', () => {
     expect(JSON.parse(header(DEAD_LETTER_HEADERS.idempotencyKeys) ?? '')).toEqual({
       'broken-render': `${topic}/0/8`,
     });
+  });
+});
+
+describe('Pipeline over fakes of the sender and dead-letter writer, with an embedded ledger (no broker)', () => {
+  let harness: PipelineHarness | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+  });
+  const outcomes = (h: PipelineHarness) =>
+    h.logs
+      .records()
+      .filter((r) => r['msg'] === 'delivery')
+      .map((r) => r['outcome']);
+
+  it('sends a matching event once and records it sent', async () => {
+    harness = await pipelineHarness();
+    await harness.deliver(signup(1));
+    expect(harness.sender.requests).toHaveLength(1);
+    expect(harness.sender.requests[0]?.body).toMatchObject({ toAddresses: [{ email: 'ann@example.com' }] });
+    const record = await harness.gate.lookup(harness.gate.ref(signup(1), 'welcome'));
+    expect(record).toMatchObject({ state: 'sent', genesysId: 'conv-1', attempts: 1 });
+    expect(harness.deadLetters.written).toEqual([]);
+    expect(outcomes(harness)).toEqual(['sent']);
+  });
+
+  it('settles an event that matches no rule without any call', async () => {
+    harness = await pipelineHarness();
+    await harness.deliver(signup(2, { type: 'Other' }));
+    expect(harness.sender.requests).toEqual([]);
+    expect(outcomes(harness)).toEqual([]);
+  });
+
+  it('skips a redelivered event as a duplicate: Genesys is called once', async () => {
+    harness = await pipelineHarness();
+    await harness.deliver(signup(3));
+    await harness.deliver(signup(3));
+    expect(harness.sender.requests).toHaveLength(1);
+    expect(outcomes(harness)).toEqual(['sent', 'skipped']);
+  });
+
+  it('dead-letters the event when Genesys refuses the request (a rule error), with the reason and no retry', async () => {
+    harness = await pipelineHarness({ script: [refused('GENESYS_REJECTED', 400)] });
+    await harness.deliver(signup(4));
+    expect(harness.sender.requests).toHaveLength(1);
+    expect(harness.deadLetters.written).toHaveLength(1);
+    expect(harness.deadLetters.written[0]?.reason).toMatchObject({
+      code: 'GENESYS_REJECTED',
+      stage: 'deliver',
+      rule: 'welcome',
+      idempotencyKeys: { welcome: `${TOPIC}/0/4` },
+    });
+    const record = await harness.gate.lookup(harness.gate.ref(signup(4), 'welcome'));
+    expect(record).toMatchObject({ state: 'dead-lettered', errorCode: 'GENESYS_REJECTED' });
+  });
+
+  it('dead-letters at render when a template names a variable the event lacks, without calling Genesys', async () => {
+    harness = await pipelineHarness({ text: 'Your code is {{ code }}.' });
+    await harness.deliver(signup(5));
+    expect(harness.sender.requests).toEqual([]);
+    expect(harness.deadLetters.written[0]?.reason).toMatchObject({ stage: 'render', rule: 'welcome' });
+  });
+
+  it('retries a transient failure, then sends once Genesys answers', async () => {
+    harness = await pipelineHarness({ script: [refused('GENESYS_UNAVAILABLE', 503), 'ok'] });
+    await harness.deliver(signup(6));
+    expect(harness.sender.requests).toHaveLength(2);
+    expect(harness.deadLetters.written).toEqual([]);
+    const record = await harness.gate.lookup(harness.gate.ref(signup(6), 'welcome'));
+    expect(record).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(harness.logs.text).toContain('delivery will be retried');
+  });
+
+  it('pauses on a systemic failure (invalid client) instead of dead-lettering, and resumes when it is gone', async () => {
+    harness = await pipelineHarness({ script: [refused('GENESYS_INVALID_CLIENT', 400), 'ok'] });
+    const seen: (string | undefined)[] = [];
+    harness.health.onChange((paused) => seen.push(paused?.code));
+    await harness.deliver(signup(7));
+    expect(seen).toEqual(['GENESYS_INVALID_CLIENT', undefined]);
+    expect(harness.health.paused).toBeUndefined();
+    expect(harness.deadLetters.written).toEqual([]);
+    expect(harness.sender.requests).toHaveLength(2);
+  });
+
+  it('calls a delivery another run left pending in doubt (at-most-once), without calling Genesys', async () => {
+    harness = await pipelineHarness();
+    const ref = harness.gate.ref(signup(8), 'welcome');
+    await harness.ledger.begin({ ...ref, recipientHash: 'r', owner: 'a-crashed-bridge' });
+    await harness.deliver(signup(8));
+    expect(harness.sender.requests).toEqual([]);
+    expect(harness.deadLetters.written).toEqual([]);
+    expect(await harness.gate.lookup(ref)).toMatchObject({ state: 'in-doubt' });
+    expect(outcomes(harness)).toEqual(['in-doubt']);
+  });
+
+  it('retries a dead-letter write that fails until it succeeds: the event is not lost', async () => {
+    harness = await pipelineHarness({ script: [refused('GENESYS_REJECTED', 400)], deadLetterFailures: 2 });
+    await harness.deliver(signup(9));
+    expect(harness.deadLetters.attempts).toBe(3);
+    expect(harness.deadLetters.written).toHaveLength(1);
   });
 });

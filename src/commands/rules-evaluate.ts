@@ -1,12 +1,11 @@
 import { isBridgeError } from '../errors.js';
-import { checkedRequestFor } from '../genesys/limits.js';
 import type { GenesysRequest } from '../genesys/client.js';
 import { decode } from '../kafka/decoder.js';
 import { kafkaMetaOf, keyOf, type InboundMessage } from '../kafka/message.js';
 import { KAFKA_KEY, compilePattern, valuesAt, type KafkaMeta, type Pattern } from '../rules/pattern.js';
-import { ruleIdempotencyKey, ruleOrderingKey } from '../rules/rule-keys.js';
 import type { Rule, RuleSet } from '../rules/rule-set.js';
 import { templateScope } from '../rules/template.js';
+import { plan } from '../pipeline.js';
 import { LineCounter, isMap, isNode, isSeq, parseDocument, parse as parseYaml } from 'yaml';
 import { Drop } from 'liquidjs';
 
@@ -57,8 +56,8 @@ export interface Evaluation extends DryRunResult {
 
 /**
  * What the bridge would do with one record, and why, with no network call: decode, match, keys, render, check, in the
- * pipeline's order. This is the one place `geb rules test` evaluates an event (the single event, each event of a file,
- * each committed case), so that it can be switched to the pipeline's own plan in one place.
+ * pipeline's own plan (src/pipeline.ts). This is the one place `geb rules test` evaluates an event (the single event,
+ * each event of a file, each committed case).
  *
  * `patterns` (rule name → the rule's `match` as written) lets a rule that did not match say which field failed.
  */
@@ -96,7 +95,7 @@ export function evaluate(
   const scope = templateScope(event);
   const kafkaKey = keyOf(message);
   const kafka = kafkaMetaOf(message);
-  const matched = new Set(rules.match(message.topic, event, kafka));
+  const matched = new Set(plan.match(rules, message, event));
   for (const rule of ofTopic) {
     if (!matched.has(rule)) {
       result.explanations.push({
@@ -136,15 +135,18 @@ export function dryRun(rules: RuleSet, input: DryRunInput): DryRunResult {
   return { matches, errors };
 }
 
-/** In the pipeline's order: a key that cannot be rendered dead-letters the delivery before the action renders. */
+/**
+ * The pipeline's plan for one matched rule: keys (a key that cannot be rendered dead-letters the delivery before the
+ * action renders), then render and check.
+ */
 function send(rule: Rule, scope: Record<string, unknown>, kafkaKey: string | undefined): DryRunMatch {
-  const orderingKey = ruleOrderingKey(rule, scope, kafkaKey);
-  const idempotencyKey = ruleIdempotencyKey(rule, scope);
+  const [matched] = plan.orderingKeys([rule], scope, kafkaKey);
+  const idempotencyKey = matched && plan.idempotencyKey(matched, scope);
   return {
     rule: rule.name,
-    ...(rule.orderingKey !== undefined && { orderingKey }),
+    ...(rule.orderingKey !== undefined && { orderingKey: matched?.orderingKey }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
-    request: checkedRequestFor(rule.action.render(scope)),
+    request: plan.render(rule, scope).request,
   };
 }
 

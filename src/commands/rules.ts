@@ -212,19 +212,8 @@ async function testCommand(args: string[]): Promise<number> {
     );
     return EXIT.usage;
   }
-  const headers: Record<string, string | string[]> = {};
-  for (const header of values.header ?? []) {
-    const eq = header.indexOf('=');
-    if (eq <= 0) {
-      process.stderr.write(`geb rules test: --header "${header}" must be name=value\n`);
-      return EXIT.usage;
-    }
-    const name = header.slice(0, eq);
-    const value = header.slice(eq + 1);
-    const previous = headers[name];
-    headers[name] =
-      previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
-  }
+  const headers = headersOf(values.header ?? []);
+  if (headers === undefined) return EXIT.usage;
   const rules = await load(file);
   if (!rules) return EXIT.failure;
   let records: TestRecord[];
@@ -260,14 +249,45 @@ async function testCommand(args: string[]): Promise<number> {
     );
     results.push({ ...result, label: record.label, topic, ...(key !== undefined && { key }) });
   }
+  report(results, records.length > 1, rules.topics, locate, values.explain === true);
+  printResults(results, records.length > 1);
+  return results.some((r) => r.errors.length > 0) ? EXIT.failure : EXIT.ok;
+}
+
+/** --header name=value, repeated: a header given twice is a list. Undefined (said on stderr) when one is malformed. */
+function headersOf(given: readonly string[]): Record<string, string | string[]> | undefined {
+  const headers: Record<string, string | string[]> = {};
+  for (const header of given) {
+    const eq = header.indexOf('=');
+    if (eq <= 0) {
+      process.stderr.write(`geb rules test: --header "${header}" must be name=value\n`);
+      return undefined;
+    }
+    const name = header.slice(0, eq);
+    const value = header.slice(eq + 1);
+    const previous = headers[name];
+    headers[name] =
+      previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+  return headers;
+}
+
+/** What the dry run found, on stderr: unknown topics, tombstones, errors at their place in the rules file, no-matches. */
+function report(
+  results: readonly (Evaluation & { label: string; topic: string })[],
+  several: boolean,
+  topics: readonly string[],
+  locate: (rule: string | null, field: string | undefined) => string,
+  explain: boolean,
+): void {
   const warnedTopics = new Set<string>();
   for (const r of results) {
-    const where = records.length > 1 ? `${r.label}: ` : '';
+    const where = several ? `${r.label}: ` : '';
     if (r.topicUnknown) {
       if (!warnedTopics.has(r.topic)) {
-        const near = closest(r.topic, rules.topics);
+        const near = closest(r.topic, topics);
         process.stderr.write(
-          `warning: no rule reads topic "${r.topic}" (the file's topics: ${rules.topics.join(', ')})${
+          `warning: no rule reads topic "${r.topic}" (the file's topics: ${topics.join(', ')})${
             near ? `; did you mean "${near}"?` : ''
           }\n`,
         );
@@ -286,10 +306,10 @@ async function testCommand(args: string[]): Promise<number> {
     }
     const nothing = r.matches.length === 0 && r.errors.length === 0;
     if (nothing) process.stderr.write(`${where}note: no rule matched this event; sends nothing\n`);
-    if (values.explain === true || nothing) {
+    if (explain || nothing) {
       for (const x of r.explanations) {
         if (!x.matched) process.stderr.write(`${where}  ${x.rule}: no match: ${x.reason ?? '?'}\n`);
-        else if (values.explain === true) {
+        else if (explain) {
           process.stderr.write(
             `${where}  ${x.rule}: matched${
               x.missing.length === 0
@@ -301,13 +321,17 @@ async function testCommand(args: string[]): Promise<number> {
       }
     }
   }
+}
+
+/** The dry run's result as JSON on stdout: one object for one event, a list naming each event for several. */
+function printResults(
+  results: readonly (Evaluation & { label: string; key?: string })[],
+  several: boolean,
+): void {
   const printable = results.map(({ matches, errors, label, key }) =>
-    records.length > 1
-      ? { event: label, ...(key !== undefined && { key }), matches, errors }
-      : { matches, errors },
+    several ? { event: label, ...(key !== undefined && { key }), matches, errors } : { matches, errors },
   );
-  process.stdout.write(`${JSON.stringify(records.length > 1 ? printable : printable[0], null, 2)}\n`);
-  return results.some((r) => r.errors.length > 0) ? EXIT.failure : EXIT.ok;
+  process.stdout.write(`${JSON.stringify(several ? printable : printable[0], null, 2)}\n`);
 }
 
 async function casesCommand(globs: readonly string[], rulesFile: string | undefined): Promise<number> {

@@ -1,5 +1,5 @@
 import type { Models } from 'purecloud-platform-client-v2';
-import { waitOut, type WaitHooks } from '../genesys/backpressure.js';
+import { waitOut, type Waits } from '../wait.js';
 import type { ActionKind } from '../genesys/rate-limiter.js';
 import type { StatusClient } from '../genesys/status-client.js';
 import type { RecipientHasher } from '../telemetry/logger.js';
@@ -43,7 +43,7 @@ export class InDoubtResolver {
     this.#options = options;
   }
 
-  async resolve(record: DeliveryRecord, action: ActionKind, hooks: WaitHooks = {}): Promise<Resolution> {
+  async resolve(record: DeliveryRecord, action: ActionKind, hooks: Waits = {}): Promise<Resolution> {
     const mediaType =
       action === 'agentlessEmail' ? 'email' : action === 'agentlessMessage' ? 'message' : undefined;
     if (mediaType === undefined) {

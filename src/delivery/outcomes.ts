@@ -1,7 +1,6 @@
 import type { Kafka } from 'kafkajs';
-import type { Config } from '../config.js';
 import type { StatusClient } from '../genesys/status-client.js';
-import { OutcomePublisher } from '../kafka/outcome-publisher.js';
+import { OutcomePublisher } from './outcome-publisher.js';
 import type { Logger, RecipientHasher } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { Guards, type DeliveryGuards } from './guards.js';
@@ -26,8 +25,20 @@ export interface Outcomes {
   close(): Promise<void>;
 }
 
+/** STATUS_CHECK*, OUTCOME_TOPIC, SUPPRESSION_DAYS, RECONCILE_ANALYTICS_LAG_MS (see docs/configuration.md). */
+export interface OutcomeSettings {
+  readonly statusChecks: number;
+  readonly statusCheckDelayMs: number;
+  readonly statusCheckIntervalMs: number;
+  /** Unset: outcomes are not published. */
+  readonly topic: string | undefined;
+  readonly suppressionDays: number;
+  readonly reconcileAnalyticsLagMs: number;
+}
+
 export interface OutcomesDeps {
-  readonly config: Pick<Config, 'outcomes' | 'ledger'>;
+  /** The suppression list lives beside the ledger (LEDGER_URL). */
+  readonly config: { readonly outcomes: OutcomeSettings; readonly ledger: { readonly url: string } };
   readonly kafka: Kafka;
   readonly ledger: Ledger;
   readonly logger: Logger;

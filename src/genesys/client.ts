@@ -3,7 +3,8 @@ import { BridgeError, ShutdownError } from '../errors.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SpanKind, headersFromContext, inSpan } from '../telemetry/tracing.js';
-import { RetryAfterGate, type WaitHooks } from './backpressure.js';
+import { RetryAfterGate } from './backpressure.js';
+import type { Waits } from '../wait.js';
 import { headerValue } from './http.js';
 import { apiUrlOf } from './outbound-guard.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -65,7 +66,7 @@ export class GenesysClient {
     return this.#gate.msLeft();
   }
 
-  async send(request: GenesysRequest, signal?: AbortSignal, hooks: WaitHooks = {}): Promise<GenesysResponse> {
+  async send(request: GenesysRequest, signal?: AbortSignal, hooks: Waits = {}): Promise<GenesysResponse> {
     let calls = 0;
     let waitedMs = 0;
     const correlationIds: string[] = [];

@@ -1,5 +1,4 @@
 import type { Got } from 'got';
-import type { Config } from '../config.js';
 import { isBridgeError } from '../errors.js';
 import type { Connection } from '../rules/connection.js';
 import { sameConnection } from '../rules/connection.js';
@@ -20,9 +19,21 @@ export interface ConnectionSettings {
   readonly clientSecret: Secret;
 }
 
+/** Client-side rate budgets (see rate-limiter.ts); RATE_LIMIT_* in the configuration. */
+export interface RateLimitSettings {
+  /** Calls per window per OAuth client token. */
+  readonly perClient: number;
+  /** Agentless emails per window for the whole organisation. */
+  readonly agentlessEmailOrg: number;
+  readonly windowMs: number;
+  /** Set: the organisation-wide budgets are shared through this Redis. */
+  readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
+}
+
 export interface ConnectionDeps {
   readonly http: Got;
-  readonly rateLimits: Config['rateLimits'];
+  readonly rateLimits: RateLimitSettings;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }

@@ -1,12 +1,12 @@
 import { isBridgeError } from '../errors.js';
 import { CONTACTS_PER_REQUEST } from './actions.js';
-import type { WaitHooks } from './backpressure.js';
+import type { Waits } from '../wait.js';
 import type { GenesysRequest, GenesysResponse } from './client.js';
 import { GENESYS_LIMITS } from './limits.js';
 
 /** What the pipeline sends through: the Genesys client, or this batcher in front of it. */
 export interface GenesysSender {
-  send(request: GenesysRequest, signal?: AbortSignal, hooks?: WaitHooks): Promise<GenesysResponse>;
+  send(request: GenesysRequest, signal?: AbortSignal, hooks?: Waits): Promise<GenesysResponse>;
 }
 
 export interface ContactBatcherOptions {
@@ -49,7 +49,7 @@ export class ContactBatcher implements GenesysSender {
     this.#maxBytes = options.maxBodyBytes ?? GENESYS_LIMITS.requestBodyBytes;
   }
 
-  send(request: GenesysRequest, signal?: AbortSignal, hooks?: WaitHooks): Promise<GenesysResponse> {
+  send(request: GenesysRequest, signal?: AbortSignal, hooks?: Waits): Promise<GenesysResponse> {
     if (!CONTACTS_PATH.test(request.path) || !Array.isArray(request.body)) {
       return this.#next.send(request, signal, hooks);
     }

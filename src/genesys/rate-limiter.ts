@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { BridgeError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { waitOut, type WaitHooks } from './backpressure.js';
+import { waitOut, type Waits } from '../wait.js';
 
 /** So many calls per window; Genesys counts per minute. */
 export interface Budget {
@@ -237,7 +237,7 @@ export class RateLimiter {
   }
 
   /** Waits until a call of `path` fits both budgets; returns the milliseconds waited. */
-  async acquire(path: string, hooks: WaitHooks = {}): Promise<number> {
+  async acquire(path: string, hooks: Waits = {}): Promise<number> {
     this.#sendsWaiting += 1;
     try {
       return await this.#acquire(path, hooks);
@@ -251,7 +251,7 @@ export class RateLimiter {
    * only when one is free right now and no send is waiting, so it never makes a send wait longer than the send's own
    * pace; it counts against the budget like any call, so the two together stay within it. Returns the ms waited.
    */
-  async acquireBackground(hooks: WaitHooks = {}): Promise<number> {
+  async acquireBackground(hooks: Waits = {}): Promise<number> {
     const started = Date.now();
     for (;;) {
       const freeInMs = this.#perClient.msUntilFree();
@@ -264,7 +264,7 @@ export class RateLimiter {
     }
   }
 
-  async #acquire(path: string, hooks: WaitHooks): Promise<number> {
+  async #acquire(path: string, hooks: Waits): Promise<number> {
     let waited = 0;
     const kind = actionKindOf(path);
     const org = kind ? this.#org.get(kind) : undefined;

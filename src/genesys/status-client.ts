@@ -1,6 +1,6 @@
 import type { Got } from 'got';
 import type { Models } from 'purecloud-platform-client-v2';
-import type { WaitHooks } from './backpressure.js';
+import type { Waits } from '../wait.js';
 import { headerValue } from './http.js';
 import { apiUrlOf } from './outbound-guard.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -43,7 +43,7 @@ export class StatusClient {
   /** `GET /api/v2/analytics/conversations/details?id=a&id=b`: needs analytics:conversationDetail:view. */
   analyticsDetails(
     conversationIds: readonly string[],
-    hooks?: WaitHooks,
+    hooks?: Waits,
   ): Promise<StatusAnswer<Models.AnalyticsConversationWithoutAttributesMultiGetResponse>> {
     // Repeated `id=` as the official SDK sends it (collection format `multi`); GENESYS.md writes `?id=a,b,c`.
     const ids = conversationIds.map((id) => `id=${encodeURIComponent(id)}`).join('&');
@@ -53,16 +53,13 @@ export class StatusClient {
   /** `POST /api/v2/analytics/conversations/details/query`. */
   analyticsQuery(
     query: Models.ConversationQuery,
-    hooks?: WaitHooks,
+    hooks?: Waits,
   ): Promise<StatusAnswer<Models.AnalyticsConversationQueryResponse>> {
     return this.#call('POST', '/api/v2/analytics/conversations/details/query', query, hooks);
   }
 
   /** `GET /api/v2/conversations/emails/{conversationId}`. */
-  emailConversation(
-    conversationId: string,
-    hooks?: WaitHooks,
-  ): Promise<StatusAnswer<Models.EmailConversation>> {
+  emailConversation(conversationId: string, hooks?: Waits): Promise<StatusAnswer<Models.EmailConversation>> {
     return this.#call(
       'GET',
       `/api/v2/conversations/emails/${encodeURIComponent(conversationId)}`,
@@ -75,7 +72,7 @@ export class StatusClient {
   message(
     conversationId: string,
     messageId: string,
-    hooks?: WaitHooks,
+    hooks?: Waits,
   ): Promise<StatusAnswer<Models.MessageData>> {
     return this.#call(
       'GET',
@@ -89,7 +86,7 @@ export class StatusClient {
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
-    hooks: WaitHooks = {},
+    hooks: Waits = {},
   ): Promise<StatusAnswer<T>> {
     const url = apiUrlOf(this.#options.apiBaseUrl, path);
     let token;

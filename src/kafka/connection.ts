@@ -1,8 +1,32 @@
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
-import type { KafkaSecurity } from '../config.js';
 import { BridgeError } from '../errors.js';
+import type { Secret } from '../secret.js';
 import type { Logger } from '../telemetry/logger.js';
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** How the bridge (consumer, dead-letter producer, replay) authenticates to Kafka and protects the connection. */
+export interface KafkaSecurity {
+  readonly protocol: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+  /** Present with SSL and SASL_SSL. */
+  readonly tls?: {
+    /** PEM certificates to trust instead of the system's CAs. */
+    readonly ca?: string;
+    /** PEM client certificate and key, for brokers that require mutual TLS. */
+    readonly cert?: string;
+    readonly key?: Secret;
+    readonly keyPassword?: Secret;
+    /** Whether the broker's certificate must name the host connected to (on unless turned off). */
+    readonly verifyHostname: boolean;
+  };
+  /** Present with SASL_PLAINTEXT and SASL_SSL. */
+  readonly sasl?: {
+    readonly mechanism: SaslMechanism;
+    readonly username: string;
+    readonly password: Secret;
+  };
+}
 
 export interface KafkaConnectionOptions {
   readonly brokers: readonly string[];

@@ -1,4 +1,4 @@
-import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from '../genesys/regions.js';
+import { GENESYS_REGIONS, apiBaseUrlOf, isGenesysRegion, loginBaseUrlOf } from '../regions.js';
 import { Secret } from '../secret.js';
 
 /** A named Genesys OAuth client declared in the rules file (`connections:`), resolved against the environment. */
@@ -86,39 +86,8 @@ export function resolveConnection(
   allowedHosts: readonly string[] = [],
 ): Connection | ConnectionDefinitionError[] {
   const problems: ConnectionDefinitionError[] = [];
-  const value = (field: keyof RawConnection, mustReference: boolean): string | undefined => {
-    const text = raw[field];
-    if (text === undefined) return undefined;
-    const reference = ENV_REFERENCE.exec(text)?.[1];
-    if (reference === undefined) {
-      if (mustReference) {
-        // The value itself is never echoed: it may be a pasted secret.
-        problems.push(
-          new ConnectionDefinitionError(
-            field,
-            `must name an environment variable ("\${NAME}"), so that the secret is not written in the rules file`,
-          ),
-        );
-        return undefined;
-      }
-      return text;
-    }
-    if (!reference.startsWith(RULES_ENV_PREFIX)) {
-      problems.push(
-        new ConnectionDefinitionError(
-          field,
-          `"\${${reference}}" is refused: a rules file may only read environment variables whose names start with ${RULES_ENV_PREFIX}`,
-        ),
-      );
-      return undefined;
-    }
-    const resolved = env[reference];
-    if (resolved === undefined || resolved === '') {
-      problems.push(new ConnectionDefinitionError(field, `environment variable ${reference} is not set`));
-      return undefined;
-    }
-    return resolved;
-  };
+  const value = (field: keyof RawConnection, mustReference: boolean) =>
+    referenced(raw, field, mustReference, env, problems);
   const region = value('region', false);
   const apiUrl = value('apiUrl', false);
   const loginUrl = value('loginUrl', false);
@@ -165,6 +134,47 @@ export function resolveConnection(
     clientId,
     clientSecret: new Secret(clientSecret),
   };
+}
+
+/** A field's value, `${NAME}` read from `env` (GEB_RULES_* only); a problem is pushed, never the value quoted. */
+function referenced(
+  raw: RawConnection,
+  field: keyof RawConnection,
+  mustReference: boolean,
+  env: NodeJS.ProcessEnv,
+  problems: ConnectionDefinitionError[],
+): string | undefined {
+  const text = raw[field];
+  if (text === undefined) return undefined;
+  const reference = ENV_REFERENCE.exec(text)?.[1];
+  if (reference === undefined) {
+    if (mustReference) {
+      // The value itself is never echoed: it may be a pasted secret.
+      problems.push(
+        new ConnectionDefinitionError(
+          field,
+          `must name an environment variable ("\${NAME}"), so that the secret is not written in the rules file`,
+        ),
+      );
+      return undefined;
+    }
+    return text;
+  }
+  if (!reference.startsWith(RULES_ENV_PREFIX)) {
+    problems.push(
+      new ConnectionDefinitionError(
+        field,
+        `"\${${reference}}" is refused: a rules file may only read environment variables whose names start with ${RULES_ENV_PREFIX}`,
+      ),
+    );
+    return undefined;
+  }
+  const resolved = env[reference];
+  if (resolved === undefined || resolved === '') {
+    problems.push(new ConnectionDefinitionError(field, `environment variable ${reference} is not set`));
+    return undefined;
+  }
+  return resolved;
 }
 
 /** Whether two resolutions name the same OAuth client at the same place (a reload may change either). */

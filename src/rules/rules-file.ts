@@ -128,55 +128,15 @@ export function parseRules(
   access: RulesFileAccess = rulesFileAccessFrom(env),
 ): RuleSet {
   const files: string[] = [];
-  const folders = templateFolders(source, access.templatesDir);
-  const readTemplateFile = (file: string) => {
-    const path = resolve(dirname(source), file);
-    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
-    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
-    // a message.
-    const real = realpathSync(path);
-    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
-      throw new TemplateFileRefusedError(
-        `is outside the folders template files may be read from (the rules file's folder${
-          access.templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
-        }); refused`,
-      );
-    }
-    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
-    if (!files.includes(path)) files.push(path);
-    return readFileSync(real, 'utf8');
-  };
+  const readTemplateFile = templateFileReader(source, access.templatesDir, files);
   // Positions are only needed to report a problem. A JSON file (often generated, and the large ones usually are) is
   // read with JSON.parse and the YAML document with positions is built only if something must be located: on 10,000
   // rules the YAML parser takes 1.4 s where JSON.parse takes 25 ms, with a peak some 200 MB higher.
   let located: Located | undefined;
   const locate = (): Located => (located ??= parseWithPositions(text));
-  let data = parseJson(text);
-  const fromJson = data !== undefined;
-  if (data === undefined) {
-    const { doc, lineCounter } = locate();
-    const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
-    if (first) {
-      // Only the first: the yaml package reports each slip again as it recovers (an indentation slip gave up to four
-      // errors, at column 1 of the lines after it), so the later ones mislead more than they help.
-      throw new RulesFileError(source, [yamlProblem(text, first, lineCounter)]);
-    }
-    try {
-      data = doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
-    } catch (error) {
-      if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
-      const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
-      throw new RulesFileError(source, [
-        {
-          path: '',
-          line: pos.line,
-          column: pos.col,
-          message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
-        },
-      ]);
-    }
-    located = undefined; // not kept while the rules compile; built again only if a problem needs a position
-  }
+  const data = readData(text, source, locate);
+  const fromJson = located === undefined;
+  located = undefined; // not kept while the rules compile; built again only if a problem needs a position
   const at = (segments: readonly (string | number)[], message: string, key?: string): RuleProblem => {
     const { doc, lineCounter } = locate();
     const offset = offsetOf(doc, segments, key);
@@ -234,6 +194,88 @@ export function parseRules(
     }
   }
   const rawRules = isRulesArray(data) ? data.rules : [];
+  const rules = compileRules(rawRules, {
+    at,
+    problems,
+    brokenRules,
+    rawConnections,
+    connections,
+    readTemplateFile,
+  });
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  if (problems.length > 0) throw new RulesFileError(source, problems);
+  return new RuleSet(rules, files, connections);
+}
+
+/**
+ * Reads a template file named in the rules file (relative to its folder), recording it in `files` so that a change to
+ * it reloads the rules.
+ */
+function templateFileReader(
+  source: string,
+  templatesDir: string | undefined,
+  files: string[],
+): (file: string) => string {
+  const folders = templateFolders(source, templatesDir);
+  return (file: string) => {
+    const path = resolve(dirname(source), file);
+    // The real path, with every symbolic link followed, must lie inside a granted folder: `../`, an absolute path or
+    // a link pointing out (to /proc/self/environ, a secret file) would otherwise put any file the bridge can read into
+    // a message.
+    const real = realpathSync(path);
+    if (!folders.some((folder) => real.startsWith(folder.endsWith(sep) ? folder : folder + sep))) {
+      throw new TemplateFileRefusedError(
+        `is outside the folders template files may be read from (the rules file's folder${
+          templatesDir === undefined ? '' : ' and RULES_TEMPLATES_DIR'
+        }); refused`,
+      );
+    }
+    if (!statSync(real).isFile()) throw new TemplateFileRefusedError('is not a regular file; refused');
+    if (!files.includes(path)) files.push(path);
+    return readFileSync(real, 'utf8');
+  };
+}
+
+/** The rules file's data: JSON.parse when it is JSON, else the YAML document (whose first error is located). */
+function readData(text: string, source: string, locate: () => Located): unknown {
+  const data = parseJson(text);
+  if (data !== undefined) return data;
+  const { doc, lineCounter } = locate();
+  const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
+  if (first) {
+    // Only the first: the yaml package reports each slip again as it recovers (an indentation slip gave up to four
+    // errors, at column 1 of the lines after it), so the later ones mislead more than they help.
+    throw new RulesFileError(source, [yamlProblem(text, first, lineCounter)]);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: RULES_FILE_LIMITS.maxAliasCount }) as unknown;
+  } catch (error) {
+    if (!(error instanceof ReferenceError) || !/alias/i.test(error.message)) throw error;
+    const pos = lineCounter.linePos(firstAliasOffset(doc) ?? 0);
+    throw new RulesFileError(source, [
+      {
+        path: '',
+        line: pos.line,
+        column: pos.col,
+        message: `its aliases (*name) expand too far (more than ${RULES_FILE_LIMITS.maxAliasCount} in the yaml package's count): refused as an alias bomb`,
+      },
+    ]);
+  }
+}
+
+/** What compiling the rules needs from the file around them; problems are pushed, every rule is tried. */
+interface CompileContext {
+  readonly at: (segments: readonly (string | number)[], message: string, key?: string) => RuleProblem;
+  readonly problems: RuleProblem[];
+  readonly brokenRules: ReadonlySet<number>;
+  readonly rawConnections: Readonly<Record<string, RawConnection>>;
+  readonly connections: ReadonlyMap<string, Connection>;
+  readonly readTemplateFile: (file: string) => string;
+}
+
+/** Compiles each rule that passed the schema (the pattern, the action and the keys apart). */
+function compileRules(rawRules: RawRulesFile['rules'], context: CompileContext): Rule[] {
+  const { at, problems, brokenRules, rawConnections, connections, readTemplateFile } = context;
   const rules: Rule[] = [];
   const seen = new Set<string>();
   rawRules.forEach((rule, index) => {
@@ -300,9 +342,7 @@ export function parseRules(
       return undefined;
     }
   }
-  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-  if (problems.length > 0) throw new RulesFileError(source, problems);
-  return new RuleSet(rules, files, connections);
+  return rules;
 }
 
 /** The real paths of the folders template files may come from; one that does not exist grants nothing. */

@@ -3,7 +3,21 @@ import { Liquid } from 'liquidjs';
 import protobuf from 'protobufjs';
 import { LineCounter, isMap, isNode, isScalar, parseDocument, type Document } from 'yaml';
 import { closest } from './suggest.js';
-import type { SchemaRegistryClient, WriterSchema } from '../kafka/schema-registry.js';
+
+/**
+ * A subject's schema as the registry client gives it: declared here, so that the rules layer does not depend on the
+ * Kafka layer (src/kafka/schema-registry.ts satisfies it).
+ */
+export interface SubjectSchema {
+  readonly schemaType: 'AVRO' | 'JSON' | 'PROTOBUF';
+  readonly schema: string;
+  readonly referenced: readonly { readonly schema: string }[];
+}
+
+/** Where the latest schema of a subject comes from (the schema registry client). */
+export interface SchemaSource {
+  getLatest(subject: string): Promise<SubjectSchema | undefined>;
+}
 
 /**
  * For `geb rules check FILE --registry URL`: which fields named by a rule's pattern or templates the latest schema of
@@ -37,7 +51,7 @@ export type Shape = 'any' | 'leaf' | { readonly fields: ReadonlyMap<string, Shap
 
 /** What a topic's events look like, by a writer schema or a shape, with words naming where it came from. */
 export type TopicShape =
-  | { readonly schema: WriterSchema; readonly source: string }
+  | { readonly schema: SubjectSchema; readonly source: string }
   | { readonly shape: Shape; readonly source: string };
 
 interface NamedField {
@@ -59,7 +73,7 @@ const liquid = new Liquid();
 /** Against a schema registry: the latest schema of each topic's subject (`<topic>-value`). */
 export async function checkSchemaFields(
   rulesText: string,
-  registry: Pick<SchemaRegistryClient, 'getLatest'>,
+  registry: SchemaSource,
   source?: string,
 ): Promise<SchemaFieldReport>;
 /** Against what `shapeFor` says each topic's events look like (a JSON Schema or sample events the author gives). */
@@ -70,7 +84,7 @@ export async function checkSchemaFields(
 ): Promise<SchemaFieldReport>;
 export async function checkSchemaFields(
   rulesText: string,
-  from: Pick<SchemaRegistryClient, 'getLatest'> | ((topic: string) => Promise<TopicShape | undefined>),
+  from: SchemaSource | ((topic: string) => Promise<TopicShape | undefined>),
   source?: string,
 ): Promise<SchemaFieldReport> {
   const registry = typeof from === 'function' ? undefined : from;
@@ -272,7 +286,7 @@ export function hasPath(shape: Shape, path: readonly string[]): boolean {
   return child !== undefined && hasPath(child, rest);
 }
 
-export function shapeOf(schema: WriterSchema): Shape {
+export function shapeOf(schema: SubjectSchema): Shape {
   switch (schema.schemaType) {
     case 'AVRO':
       return avroShape(

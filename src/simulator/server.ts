@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { headerValue } from '../genesys/http.js';
 import { errorBody } from './error-body.js';
 import {
   DEFAULT_FAULTS,
@@ -265,33 +264,8 @@ export class GenesysSimulator {
     }
     if (await this.#injectFaults(req, res, path, correlationId)) return;
     if (req.method === 'POST' && path === '/oauth/token') return this.#token(req, raw, res, correlationId);
-    if (req.method === 'POST' && path === '/api/v2/conversations/emails/agentless') {
-      const validate = (body: unknown) => [
-        ...validateAgentlessEmail(body),
-        ...this.#senderDomainProblems(body),
-      ];
-      return this.#api(req, raw, res, correlationId, path, validate, (body) => ({
-        id: randomUUID(),
-        conversationId: randomUUID(),
-        senderType: body['senderType'],
-        fromAddress: body['fromAddress'],
-        toAddresses: body['toAddresses'],
-        ...(body['replyToAddress'] !== undefined && { replyToAddress: body['replyToAddress'] }),
-        ...(body['subject'] !== undefined && { subject: body['subject'] }),
-        dateCreated: new Date().toISOString(),
-      }));
-    }
-    if (req.method === 'POST' && path === '/api/v2/conversations/messages/agentless') {
-      return this.#api(req, raw, res, correlationId, path, validateAgentlessMessage, (body) => ({
-        id: randomUUID(),
-        conversationId: randomUUID(),
-        fromAddress: body['fromAddress'],
-        toAddress: body['toAddress'],
-        messengerType: body['toAddressMessengerType'],
-        ...(body['textBody'] !== undefined && { textBody: body['textBody'] }),
-        ...(body['messagingTemplate'] !== undefined && { messagingTemplate: body['messagingTemplate'] }),
-        timestamp: new Date().toISOString(),
-      }));
+    if (req.method === 'POST' && (path === AGENTLESS_EMAIL || path === AGENTLESS_MESSAGE)) {
+      return this.#agentless(req, raw, res, correlationId, path);
     }
     const status = this.#conversations.answer(
       req.method ?? 'GET',
@@ -323,6 +297,42 @@ export class GenesysSimulator {
       );
     }
     this.#json(res, 404, errorBody(404, 'not.found', `No route for ${req.method} ${path}.`, correlationId));
+  }
+
+  /** The agentless email and message APIs: validated as Genesys does, answered with new conversation ids. */
+  #agentless(
+    req: IncomingMessage,
+    raw: string,
+    res: ServerResponse,
+    correlationId: string,
+    path: string,
+  ): void {
+    if (path === AGENTLESS_EMAIL) {
+      const validate = (body: unknown) => [
+        ...validateAgentlessEmail(body),
+        ...this.#senderDomainProblems(body),
+      ];
+      return this.#api(req, raw, res, correlationId, path, validate, (body) => ({
+        id: randomUUID(),
+        conversationId: randomUUID(),
+        senderType: body['senderType'],
+        fromAddress: body['fromAddress'],
+        toAddresses: body['toAddresses'],
+        ...(body['replyToAddress'] !== undefined && { replyToAddress: body['replyToAddress'] }),
+        ...(body['subject'] !== undefined && { subject: body['subject'] }),
+        dateCreated: new Date().toISOString(),
+      }));
+    }
+    return this.#api(req, raw, res, correlationId, path, validateAgentlessMessage, (body) => ({
+      id: randomUUID(),
+      conversationId: randomUUID(),
+      fromAddress: body['fromAddress'],
+      toAddress: body['toAddress'],
+      messengerType: body['toAddressMessengerType'],
+      ...(body['textBody'] !== undefined && { textBody: body['textBody'] }),
+      ...(body['messagingTemplate'] !== undefined && { messagingTemplate: body['messagingTemplate'] }),
+      timestamp: new Date().toISOString(),
+    }));
   }
 
   #token(req: IncomingMessage, raw: string, res: ServerResponse, correlationId: string): void {
@@ -395,54 +405,12 @@ export class GenesysSimulator {
         ...(traceparent !== undefined && { traceparent }),
       });
 
-    if (!issued || issued.expiresAtMs <= Date.now()) {
-      const error =
-        bearer === undefined
-          ? errorBody(
-              401,
-              'authentication.required',
-              'No authentication bearer token specified in authorization header.',
-              correlationId,
-            )
-          : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
-      record(401, undefined, error);
-      return this.#json(res, 401, error);
+    const checked = checkApiCall(req, raw, bearer, issued, correlationId, validate);
+    if ('error' in checked) {
+      record(checked.status, checked.body, checked.error);
+      return this.#json(res, checked.status, checked.error);
     }
-    if (!hasMediaType(req.headers['content-type'], 'application/json')) {
-      const error = errorBody(
-        415,
-        'unsupported.media.type',
-        'The request Content-Type must be application/json.',
-        correlationId,
-      );
-      record(415, undefined, error);
-      return this.#json(res, 415, error);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      const error = errorBody(
-        400,
-        'bad.request',
-        'The request could not be understood by the server due to malformed syntax.',
-        correlationId,
-      );
-      record(400, undefined, error);
-      return this.#json(res, 400, error);
-    }
-    const problems = validate(body);
-    if (problems.length > 0) {
-      const error = errorBody(
-        400,
-        'bad.request',
-        `Invalid request: ${problems.map((p) => `${p.fieldName} (${p.errorCode})`).join(', ')}`,
-        correlationId,
-        problems.map((p) => ({ fieldName: p.fieldName, errorCode: p.errorCode })),
-      );
-      record(400, body, error);
-      return this.#json(res, 400, error);
-    }
+    const { body } = checked;
     const answer = respond(body as Record<string, unknown>);
     if (!Array.isArray(answer) && (path === AGENTLESS_EMAIL || path === AGENTLESS_MESSAGE)) {
       this.#conversations.remember(
@@ -674,4 +642,69 @@ function parseBasic(header: string | undefined): SimulatorClient | undefined {
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** Node's headers are lower-cased; a repeated header reads as its first value. */
+function headerValue(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The checks every API call passes before its contract is served: bearer token, content type, JSON, fields. */
+function checkApiCall(
+  req: IncomingMessage,
+  raw: string,
+  bearer: string | undefined,
+  issued: { readonly expiresAtMs: number } | undefined,
+  correlationId: string,
+  validate: (body: unknown) => { fieldName: string; errorCode: string }[],
+): { readonly status: number; readonly error: unknown; readonly body: unknown } | { readonly body: unknown } {
+  if (!issued || issued.expiresAtMs <= Date.now()) {
+    const error =
+      bearer === undefined
+        ? errorBody(
+            401,
+            'authentication.required',
+            'No authentication bearer token specified in authorization header.',
+            correlationId,
+          )
+        : errorBody(401, 'bad.credentials', 'Invalid login credentials.', correlationId);
+    return { status: 401, error, body: undefined };
+  }
+  if (!hasMediaType(req.headers['content-type'], 'application/json')) {
+    const error = errorBody(
+      415,
+      'unsupported.media.type',
+      'The request Content-Type must be application/json.',
+      correlationId,
+    );
+    return { status: 415, error, body: undefined };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    const error = errorBody(
+      400,
+      'bad.request',
+      'The request could not be understood by the server due to malformed syntax.',
+      correlationId,
+    );
+    return { status: 400, error, body: undefined };
+  }
+  const problems = validate(body);
+  if (problems.length > 0) {
+    const error = errorBody(
+      400,
+      'bad.request',
+      `Invalid request: ${problems.map((p) => `${p.fieldName} (${p.errorCode})`).join(', ')}`,
+      correlationId,
+      problems.map((p) => ({ fieldName: p.fieldName, errorCode: p.errorCode })),
+    );
+    return { status: 400, error, body };
+  }
+  return { body };
 }

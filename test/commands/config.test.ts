@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { writeRulesFile, simulatorEnv } from '../support/bridge.js';
-import { brokers, createTopic, uniqueName } from '../support/kafka.js';
+import { writeRulesFile, simulatorEnv, kafkaEnv } from '../support/bridge.js';
+import { createTopic, uniqueName } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -40,7 +40,7 @@ describe('geb config', () => {
     simulator = await GenesysSimulator.start();
     await createTopic(topic);
     env = {
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       RULES_FILE: await writeRulesFile(
         `version: 1\nrules:\n  - name: r\n    topics: [${topic}]\n    action:\n      agentlessEmail: { from: { email: a@b.co }, to: { email: "{{ e }}" }, text: x }\n`,
       ),

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { startTestBridge, writeRulesFile, simulatorEnv, kafkaEnv } from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EU_CLIENT = { id: 'eu-client', secret: 'eu-secret-from-env' };
 
@@ -58,7 +58,7 @@ rules:
     await produce(topic, [{ key: 'order-1', value: { orderId: 'A-1', email: 'ada@example.com' } }]);
     const groupId = uniqueName('geb-conn');
     const running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(home),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, createTopic, uniqueName } from '../support/kafka.js';
+import { spawnBridge, type ChildBridge, simulatorEnv, kafkaEnv, writeEmailRule } from '../support/bridge.js';
+import { createTopic, uniqueName } from '../support/kafka.js';
 
 /**
  * kafkajs gives up on a consumer for good (CRASH with restart: false) on errors no retry can fix. The broker refuses a
@@ -24,19 +24,9 @@ describe('the Kafka consumer crashing for good (real broker)', () => {
   });
 
   it('exits with code 70 and says why, instead of living on as a zombie', async () => {
-    const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: receipt
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ email }}" }
-        text: "Thanks."
-`);
+    const rulesFile = await writeEmailRule({ name: 'receipt', topic, to: '{{ email }}', text: 'Thanks.' });
     bridge = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: uniqueName('geb-crash'),
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

@@ -2,16 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  readTopic,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 import { RegistryProducer, frame } from '../support/registry-producer.js';
 import { FakeSchemaRegistry } from '../support/schema-registry.js';
 
@@ -71,7 +69,7 @@ rules:
 `);
     running = await startTestBridge(
       {
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: rulesFile,
         ...simulatorEnv(simulator),

@@ -12,9 +12,9 @@ import {
   writeRulesFile,
   type InProcessBridge,
   simulatorEnv,
+  kafkaEnv,
 } from '../support/bridge.js';
 import {
-  brokers,
   committedOffsets,
   createTopic,
   kafka,
@@ -67,7 +67,7 @@ describe('a dead-letter write that fails', () => {
 
   it('is retried, across a restart, until the dead-letter topic has the event: once, and nothing is committed past it before', async () => {
     const env = async () => ({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       LEDGER_URL: ledgerFile,
       RULES_FILE: await writeRulesFile(`

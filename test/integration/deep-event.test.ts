@@ -3,16 +3,14 @@ import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
 import { MAX_EVENT_DEPTH } from '../../src/kafka/decoder.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  readTopic,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 describe('an event nested thousands of levels deep', () => {
   const topic = uniqueName('deep');
@@ -45,7 +43,7 @@ rules:
         text: "Notice"
 `);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

@@ -8,8 +8,9 @@ import {
   writeRulesFile,
   type ChildBridge,
   simulatorEnv,
+  kafkaEnv,
 } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { ledgerRecords } from '../support/ledger.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../support/postgres.js';
 
@@ -79,7 +80,7 @@ rules:
 
     const start = () =>
       spawnBridge({
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         // The group reassigns a killed member's partitions after this long; the broker in tests allows 1 s.
         KAFKA_SESSION_TIMEOUT_MS: '2000',

@@ -7,8 +7,9 @@ import {
   writeRulesFile,
   type ChildBridge,
   simulatorEnv,
+  kafkaEnv,
 } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { ledgerRecords } from '../support/ledger.js';
 import { dropSchema, postgresUrl, uniqueSchema } from '../support/postgres.js';
 
@@ -55,7 +56,7 @@ rules:
 
   const start = (name: string) => {
     const bridge = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       KAFKA_CLIENT_ID: name,
       KAFKA_SESSION_TIMEOUT_MS: '6000',

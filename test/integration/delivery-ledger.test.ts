@@ -8,8 +8,14 @@ import { FileLedger } from '../../src/delivery/ledger/file-ledger.js';
 import { deliveriesHandler } from '../../src/delivery/ledger/history.js';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, tempLedgerFile, writeRulesFile, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  tempLedgerFile,
+  writeRulesFile,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -40,7 +46,7 @@ describe('the delivery ledger in the pipeline (real broker, simulator, embedded 
   let rulesFile: string;
 
   const env = (groupId: string) => ({
-    KAFKA_BROKERS: brokers().join(','),
+    ...kafkaEnv(),
     KAFKA_GROUP_ID: groupId,
     RULES_FILE: rulesFile,
     ...simulatorEnv(simulator),

@@ -7,8 +7,14 @@ import { recipientHasher } from '../../src/telemetry/logger.js';
 
 /** The bridges in this test run without RECIPIENT_HASH_KEY: the unkeyed hash. */
 const personalDataHash = recipientHasher(undefined);
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const schema = JSON.parse(
   readFileSync(new URL('../../schemas/outcome.schema.json', import.meta.url), 'utf8'),
@@ -53,7 +59,7 @@ rules:
         text: "Order {{ orderId }} shipped"
 `);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       STATUS_CHECKS: '10',
@@ -185,7 +191,7 @@ describe('status checks share the per-token budget at a lower priority (real bro
     { timeout: 120_000 },
     async () => {
       running = await startTestBridge({
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         GENESYS_CLIENT_RATE_LIMIT: String(LIMIT),
         GENESYS_RATE_WINDOW_MS: String(WINDOW_MS),

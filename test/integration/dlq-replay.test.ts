@@ -13,16 +13,9 @@ import {
   writeRulesFile,
   type InProcessBridge,
   simulatorEnv,
+  kafkaEnv,
 } from '../support/bridge.js';
-import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  readTopic,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+import { committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const run = promisify(execFile);
@@ -48,7 +41,7 @@ describe('geb dlq replay', () => {
   let running: InProcessBridge | undefined;
 
   const env = async (rulesYaml: string) => ({
-    KAFKA_BROKERS: brokers().join(','),
+    ...kafkaEnv(),
     KAFKA_GROUP_ID: groupId,
     RULES_FILE: await writeRulesFile(rulesYaml),
     ...simulatorEnv(simulator),
@@ -102,7 +95,7 @@ describe('geb dlq replay', () => {
         '--code',
         'TEMPLATE_VARIABLE_MISSING',
       ],
-      { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: brokers().join(',') } },
+      { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...kafkaEnv() } },
     );
     expect(stdout).toContain(`replayed 2 of 3 dead-lettered event(s) (2 to ${topic})`);
 
@@ -179,7 +172,7 @@ describe('geb dlq replay of an event that matched two rules', () => {
   const start = async (topic: string, groupId: string, rulesYaml: string) => {
     await running?.bridge.close();
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       LEDGER_URL: ledgerFile,
       RULES_FILE: await writeRulesFile(rulesYaml),
@@ -193,7 +186,7 @@ describe('geb dlq replay of an event that matched two rules', () => {
         ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'dlq', 'replay', ...args],
         {
           cwd: ROOT,
-          env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: brokers().join(',') },
+          env: { PATH: process.env['PATH'] ?? '', ...kafkaEnv() },
         },
       )
     ).stdout;

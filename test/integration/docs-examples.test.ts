@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { rulesCommand, type DryRunResult } from '../../src/commands/rules.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import { startTestBridge, type InProcessBridge, simulatorEnv, kafkaEnv } from '../support/bridge.js';
 import { readDocExamples, type DocExample } from '../support/docs-examples.js';
-import { brokers, committedOffsets, kafka, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { committedOffsets, kafka, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { tempDir } from '../support/temp.js';
 
 const DOC_TOPIC = 'shop.orders';
@@ -113,7 +113,7 @@ describe('every example of docs/rules.md: `geb rules test` prints exactly what t
     await createTopics(topics);
     simulator = await GenesysSimulator.start();
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: join(dir, 'rules.yaml'),
       ...simulatorEnv(simulator),

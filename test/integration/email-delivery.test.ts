@@ -2,16 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  readTopic,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 describe('one Kafka event becomes one agentless email (real broker, simulator over HTTP)', () => {
   const topic = uniqueName('shop.orders');
@@ -36,7 +34,7 @@ rules:
         text: "Hello {{ customer.name }}, your order {{ orderId }} is on its way."
 `);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

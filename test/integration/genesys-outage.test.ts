@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
+import { startTestBridge, type InProcessBridge, simulatorEnv, kafkaEnv } from '../support/bridge.js';
 import { expectEachOnce, orderEmailRules, orderEvents, recordCount } from '../support/deliveries.js';
-import { brokers, committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
+import { committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
 
 const EVENTS = 20;
 const PARTITIONS = 4;
@@ -19,7 +19,7 @@ describe('30 seconds of 503 from Genesys', () => {
     simulator = await GenesysSimulator.start({ faults: { failureRates: { '503': 1 } } });
     await createTopic(topic, PARTITIONS);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: await orderEmailRules(topic),
       ...simulatorEnv(simulator),

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { spawnBridge, type ChildBridge, simulatorEnv, kafkaEnv, writeEmailRule } from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 120;
 
@@ -23,20 +23,15 @@ describe('SIGTERM mid-run (geb run as a child process, 100 ms simulated latency)
   beforeAll(async () => {
     simulator = await GenesysSimulator.start({ latencyMs: 100 });
     await createTopic(topic, 1);
-    const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: order-email
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer }}@example.com" }
-        subject: "{{ seq }}"
-        text: "Event {{ seq }}."
-`);
+    const rulesFile = await writeEmailRule({
+      name: 'order-email',
+      topic,
+      to: '{{ customer }}@example.com',
+      subject: '{{ seq }}',
+      text: 'Event {{ seq }}.',
+    });
     env = {
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),
@@ -101,20 +96,15 @@ describe('a second signal while deliveries are still running (geb run as a child
 
   it('exits at once with 130 and commits nothing past the unfinished event', async () => {
     child = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
-      RULES_FILE: await writeRulesFile(`
-version: 1
-rules:
-  - name: order-email
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer }}@example.com" }
-        subject: "{{ seq }}"
-        text: "Event {{ seq }}."
-`),
+      RULES_FILE: await writeEmailRule({
+        name: 'order-email',
+        topic,
+        to: '{{ customer }}@example.com',
+        subject: '{{ seq }}',
+        text: 'Event {{ seq }}.',
+      }),
       ...simulatorEnv(simulator),
       SHUTDOWN_GRACE_MS: '60000',
     });

@@ -8,8 +8,14 @@ import { recipientHasher } from '../../src/telemetry/logger.js';
 
 /** The bridges in this test run without RECIPIENT_HASH_KEY: the unkeyed hash. */
 const personalDataHash = recipientHasher(undefined);
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const EMAILS = '/api/v2/conversations/emails/agentless';
 
@@ -93,7 +99,7 @@ describe('in-doubt deliveries reconciled against Genesys (real broker, simulator
       orders.map((o) => ({ key: o.orderId, value: { type: 'OrderShipped', ...o } })),
     );
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       LEDGER_URL: ledgerFile,
       RECONCILE_ANALYTICS_LAG_MS: '200',

@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEFAULT_SIMULATOR_CLIENT, GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge } from '../support/bridge.js';
-import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  topicSize,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+import { spawnBridge, type ChildBridge, kafkaEnv, writeEmailRule } from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, topicSize, uniqueName, waitFor } from '../support/kafka.js';
 
 describe('a wrong client secret, fixed later (geb run as a child process)', () => {
   const topic = uniqueName('shop.orders');
@@ -23,24 +15,19 @@ describe('a wrong client secret, fixed later (geb run as a child process)', () =
     simulator = await GenesysSimulator.start();
     await createTopic(topic);
     await createTopic(`${topic}.dlq`);
-    const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: order-shipped-email
-    topics: [${topic}]
-    match: { type: [OrderShipped] }
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer.email }}" }
-        subject: "Order {{ orderId }}"
-        text: "Shipped."
-`);
+    const rulesFile = await writeEmailRule({
+      name: 'order-shipped-email',
+      topic,
+      match: '{ type: [OrderShipped] }',
+      to: '{{ customer.email }}',
+      subject: 'Order {{ orderId }}',
+      text: 'Shipped.',
+    });
     await produce(topic, [
       { key: 'o-1', value: { type: 'OrderShipped', orderId: 'A-1', customer: { email: 'ada@example.com' } } },
     ]);
     child = spawnBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       GENESYS_API_URL: simulator.url,

@@ -1,7 +1,7 @@
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, writeRulesFile, type ChildBridge, simulatorEnv } from '../support/bridge.js';
+import { spawnBridge, type ChildBridge, simulatorEnv, writeEmailRule } from '../support/bridge.js';
 import { uniqueName, waitFor } from '../support/kafka.js';
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 
@@ -58,17 +58,7 @@ describe(
     });
 
     const start = async () => {
-      const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: receipt
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ email }}" }
-        text: "Thanks."
-`);
+      const rulesFile = await writeEmailRule({ name: 'receipt', topic, to: '{{ email }}', text: 'Thanks.' });
       const child = spawnBridge({
         KAFKA_BROKERS: broker?.brokers ?? '',
         KAFKA_GROUP_ID: groupId,

@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+  writeEmailRule,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 60;
 
@@ -15,20 +21,15 @@ describe('one partition, random keys, 100 ms simulated latency', () => {
   beforeAll(async () => {
     simulator = await GenesysSimulator.start({ latencyMs: 100 });
     await createTopic(topic, 1);
-    const rulesFile = await writeRulesFile(`
-version: 1
-rules:
-  - name: order-email
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer }}@example.com" }
-        subject: "{{ customer }} {{ seq }}"
-        text: "Event {{ seq }}."
-`);
+    const rulesFile = await writeEmailRule({
+      name: 'order-email',
+      topic,
+      to: '{{ customer }}@example.com',
+      subject: '{{ customer }} {{ seq }}',
+      text: 'Event {{ seq }}.',
+    });
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

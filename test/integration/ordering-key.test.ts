@@ -2,16 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { DEAD_LETTER_HEADERS } from '../../src/kafka/dead-letter.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
 import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  readTopic,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const EVENTS = 48;
 
@@ -54,7 +52,7 @@ rules:
     orderingKey: "{{ recipient.id }}"${email('gift')}
 `);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),

@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+  writeEmailRule,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 const PER_PARTITION = 50;
 
@@ -17,20 +23,15 @@ describe('a second bridge joins the group mid-run (two partitions, 100 ms simula
     simulator = await GenesysSimulator.start({ latencyMs: 100 });
     await createTopic(topic, 2);
     env = {
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
-      RULES_FILE: await writeRulesFile(`
-version: 1
-rules:
-  - name: order-email
-    topics: [${topic}]
-    action:
-      agentlessEmail:
-        from: { email: orders@shop.example }
-        to: { email: "{{ customer }}@example.com" }
-        subject: "{{ partition }} {{ seq }}"
-        text: "Event {{ seq }}."
-`),
+      RULES_FILE: await writeEmailRule({
+        name: 'order-email',
+        topic,
+        to: '{{ customer }}@example.com',
+        subject: '{{ partition }} {{ seq }}',
+        text: 'Event {{ seq }}.',
+      }),
       ...simulatorEnv(simulator),
       PARTITION_MAX_IN_FLIGHT: '1',
       KAFKA_COMMIT_INTERVAL_MS: '200',

@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, tempLedgerFile, writeRulesFile, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  tempLedgerFile,
+  writeRulesFile,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 describe("a rule's idempotencyKey (real broker, simulator, embedded ledger)", () => {
   const topic = uniqueName('idem.orders');
@@ -42,7 +48,7 @@ rules:
     const run = async () => {
       const groupId = uniqueName('geb-idem');
       const running = await startTestBridge({
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: rulesFile,
         ...simulatorEnv(simulator),

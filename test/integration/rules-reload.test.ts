@@ -2,8 +2,14 @@ import { rename, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { startTestBridge, writeRulesFile, type InProcessBridge, simulatorEnv } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import {
+  startTestBridge,
+  writeRulesFile,
+  type InProcessBridge,
+  simulatorEnv,
+  kafkaEnv,
+} from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 function rules(topic: string, version: string): string {
   return `version: 1
@@ -38,7 +44,7 @@ describe('hot reload of the rules file while events flow (real broker, simulator
     await createTopic(topic);
     file = await writeRulesFile(rules(topic, 'v1'));
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: file,
       RULES_WATCH_INTERVAL_MS: '50',

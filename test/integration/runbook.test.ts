@@ -10,16 +10,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { simulatorEnv, tempLedgerFile, writeRulesFile } from '../support/bridge.js';
-import {
-  brokers,
-  committedOffsets,
-  createTopic,
-  produce,
-  topicSize,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.js';
+import { simulatorEnv, tempLedgerFile, writeRulesFile, kafkaEnv } from '../support/bridge.js';
+import { committedOffsets, createTopic, produce, topicSize, uniqueName, waitFor } from '../support/kafka.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -83,7 +75,7 @@ rules:
       cwd: ROOT,
       env: {
         PATH: process.env['PATH'] ?? '',
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         KAFKA_START_FROM: 'earliest',
         RULES_FILE: rulesFile,
@@ -123,7 +115,7 @@ rules:
     await rm(dirname(rulesFile), { recursive: true, force: true });
   });
 
-  const env = () => ({ LEDGER_URL: ledgerUrl, KAFKA_BROKERS: brokers().join(',') });
+  const env = () => ({ LEDGER_URL: ledgerUrl, ...kafkaEnv() });
 
   it('geb deliveries show --key: the sent one, with its conversation id', async () => {
     expect(simulator.received(AGENTLESS_EMAIL_PATH)).toHaveLength(1);

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { spawnBridge, type ChildBridge } from '../support/bridge.js';
+import { spawnBridge, type ChildBridge, kafkaEnv } from '../support/bridge.js';
 import { expectEachOnce, orderEmailRules, orderEvents } from '../support/deliveries.js';
-import { brokers, committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
+import { committedOffsets, produce, uniqueName, waitFor, createTopic } from '../support/kafka.js';
 
 const EVENTS = 90;
 const PARTITIONS = 4;
@@ -31,7 +31,7 @@ describe('two bridge processes share the organisation-wide email budget through 
     const redisPrefix = `${uniqueName('geb-test')}:`;
     children = CLIENTS.map((client) =>
       spawnBridge({
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: groupId,
         RULES_FILE: rulesFile,
         GENESYS_API_URL: simulator.url,

@@ -7,9 +7,9 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTLESS_EMAIL_PATH } from '../../src/genesys/actions.js';
 import { GenesysSimulator } from '../../src/simulator/server.js';
-import { tempLedgerFile, writeRulesFile } from '../support/bridge.js';
+import { tempLedgerFile, writeRulesFile, kafkaEnv } from '../support/bridge.js';
 import { freePort } from '../support/kafka-broker.js';
-import { brokers, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,7 +52,7 @@ rules:
       cwd: ROOT,
       env: {
         PATH: process.env['PATH'] ?? '',
-        KAFKA_BROKERS: brokers().join(','),
+        ...kafkaEnv(),
         KAFKA_GROUP_ID: uniqueName('geb'),
         KAFKA_START_FROM: 'earliest',
         RULES_FILE: rulesFile,

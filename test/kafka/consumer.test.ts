@@ -7,8 +7,9 @@ import {
   writeRulesFile,
   type InProcessBridge,
   simulatorEnv,
+  kafkaEnv,
 } from '../support/bridge.js';
-import { brokers, committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
+import { committedOffsets, createTopic, produce, uniqueName, waitFor } from '../support/kafka.js';
 
 describe('the consumer commits as soon as it has caught up (real broker, simulator)', () => {
   const topic = uniqueName('commit.orders');
@@ -32,7 +33,7 @@ rules:
         text: "Shipped."
 `);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: groupId,
       RULES_FILE: rulesFile,
       ...simulatorEnv(simulator),
@@ -76,7 +77,7 @@ describe('a partition whose queue is full (real broker, slow simulator)', () => 
     });
     await createTopic(topic, 1);
     running = await startTestBridge({
-      KAFKA_BROKERS: brokers().join(','),
+      ...kafkaEnv(),
       KAFKA_GROUP_ID: uniqueName('geb-full'),
       RULES_FILE: await writeRulesFile(`
 version: 1

@@ -8,6 +8,7 @@ import { startBridge, type Bridge } from '../../src/bridge.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/delivery/retry-policy.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { brokers } from './kafka.js';
 import { tempDir, tempDirSync } from './temp.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,6 +24,11 @@ const UNLIMITED_RATES = { GENESYS_CLIENT_RATE_LIMIT: '1000000', GENESYS_EMAIL_OR
  * them such a test stalls at 300 calls, with 429s, as Genesys would.
  */
 export const UNLIMITED_GENESYS_FAULTS = { perTokenLimit: 1_000_000, orgEmailLimit: 1_000_000 } as const;
+
+/** KAFKA_BROKERS for a bridge under test: the harness's broker (or the one KAFKA_BROKERS named for the run). */
+export function kafkaEnv(): { KAFKA_BROKERS: string } {
+  return { KAFKA_BROKERS: brokers().join(',') };
+}
 
 /**
  * The GENESYS_* variables that point a bridge at a simulator, with one of its clients (its default one if none).
@@ -46,6 +52,32 @@ export async function writeRulesFile(yaml: string): Promise<string> {
   const file = join(dir, 'rules.yaml');
   await writeFile(file, yaml);
   return file;
+}
+
+/** The one agentless-email rule most integration tests need: `to`, `subject` and `text` are Liquid templates. */
+export interface EmailRule {
+  readonly name: string;
+  readonly topic: string;
+  readonly to: string;
+  readonly text: string;
+  readonly subject?: string;
+  /** An inline pattern, e.g. `{ type: [OrderShipped] }`; absent: every event of the topic. */
+  readonly match?: string;
+}
+
+/** Writes a rules file with one agentless-email rule from orders@shop.example (see writeRulesFile). */
+export function writeEmailRule(rule: EmailRule): Promise<string> {
+  return writeRulesFile(`
+version: 1
+rules:
+  - name: ${rule.name}
+    topics: [${rule.topic}]
+${rule.match === undefined ? '' : `    match: ${rule.match}\n`}    action:
+      agentlessEmail:
+        from: { email: orders@shop.example }
+        to: { email: "${rule.to}" }
+${rule.subject === undefined ? '' : `        subject: "${rule.subject}"\n`}        text: "${rule.text}"
+`);
 }
 
 /** A ledger file of its own for each bridge a test starts, unless the test names one (LEDGER_URL). */

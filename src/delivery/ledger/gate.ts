@@ -2,10 +2,32 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { isBridgeError, type ErrorCode } from '../../errors.js';
-import type { InboundMessage } from '../../kafka/message.js';
-import { keyOf } from '../../kafka/message.js';
-import type { DeliveryPolicy } from '../../rules/rule-set.js';
-import type { DeliveryRecord, DeliveryRef, EventOrigin, Ledger } from './ledger.js';
+import type {
+  DeliveryRecord,
+  DeliveryRef,
+  DownstreamState,
+  EventOrigin,
+  FailureInfo,
+  Ledger,
+  OutcomeInfo,
+  SentInfo,
+  SkippedState,
+} from './ledger.js';
+
+/**
+ * The consumed record a delivery comes from, as the gate reads it (src/kafka/message.ts's InboundMessage satisfies
+ * it): declared here so that the ledger does not depend on the Kafka layer.
+ */
+export interface SourceRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly headers: Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>>;
+}
+
+/** A rule's answer to a pending record left by an earlier run (the rules file's `delivery`). */
+export type DeliveryPolicy = 'at-least-once' | 'at-most-once';
 
 /** What the ledger says about a delivery about to be made. */
 export type Claim =
@@ -27,7 +49,7 @@ export class DeliveryGate {
   ) {}
 
   /** Default: the event's coordinates, unique per event and stable across redeliveries; or LEDGER_KEY_HEADER's value. */
-  idempotencyKey(message: InboundMessage): string {
+  idempotencyKey(message: SourceRecord): string {
     if (this.keyHeader !== undefined) {
       const value = headerValue(message, this.keyHeader);
       if (value !== undefined && value !== '') return value;
@@ -36,16 +58,61 @@ export class DeliveryGate {
   }
 
   /** `idempotencyKey`: the rule's own key (its `idempotencyKey` template rendered), overriding the default. */
-  ref(message: InboundMessage, rule: string, idempotencyKey?: string): DeliveryRef & EventOrigin {
+  ref(message: SourceRecord, rule: string, idempotencyKey?: string): DeliveryRef & EventOrigin {
     return {
       rule,
       idempotencyKey: idempotencyKey ?? this.idempotencyKey(message),
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,
-      key: keyOf(message) ?? null,
+      key: message.key === null ? null : message.key.toString('utf8'),
       traceId: traceIdOf(message),
     };
+  }
+
+  /** The record of a delivery, if any: checked before rendering, so that a redelivered outcome is not made again. */
+  lookup(ref: DeliveryRef): Promise<DeliveryRecord | undefined> {
+    return this.ledger.lookup(ref);
+  }
+
+  markSent(ref: DeliveryRef, info: SentInfo): Promise<void> {
+    return this.ledger.markSent(ref, info);
+  }
+
+  markSkipped(ref: DeliveryRef): Promise<void> {
+    return this.ledger.markSkipped(ref);
+  }
+
+  markFailed(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
+    return this.ledger.markFailed(ref, info);
+  }
+
+  markDeadLettered(ref: DeliveryRef & EventOrigin, info: FailureInfo): Promise<void> {
+    return this.ledger.markDeadLettered(ref, info);
+  }
+
+  /** What became of a send, or a delivery skipped before its claim (expired, suppressed). */
+  markOutcome(
+    ref: DeliveryRef & EventOrigin,
+    state: DownstreamState | SkippedState,
+    info: OutcomeInfo,
+  ): Promise<boolean> {
+    return this.ledger.markOutcome(ref, state, info);
+  }
+
+  /** Leaves a record this process holds in doubt, with the reason reconciliation could not settle it. */
+  markInDoubt(ref: DeliveryRef, reason: string): Promise<DeliveryRecord | undefined> {
+    return this.ledger.markInDoubt(ref, this.owner, reason);
+  }
+
+  /** Takes an in-doubt record back to pending for this process (it was certainly never sent): compare-and-set. */
+  reclaimInDoubt(ref: DeliveryRef & EventOrigin, recipientHash: string): Promise<DeliveryRecord | undefined> {
+    return this.ledger.reclaimInDoubt({ ...ref, recipientHash, owner: this.owner });
+  }
+
+  /** Forgets this process's claim: the call certainly did not reach Genesys, so a restart sends it afresh. */
+  release(ref: DeliveryRef): Promise<void> {
+    return this.ledger.release(ref, this.owner);
   }
 
   /**
@@ -108,7 +175,7 @@ const NOT_DELIVERED = new Set<ErrorCode>([
  * The trace the delivery belongs to: the active span's when tracing is on, else the producer's W3C `traceparent`
  * header (which the consumer span continues), so the record can be opened in the tracing UI either way.
  */
-export function traceIdOf(message: InboundMessage): string | undefined {
+export function traceIdOf(message: SourceRecord): string | undefined {
   const active = trace.getActiveSpan()?.spanContext();
   if (active && isSpanContextValid(active)) return active.traceId;
   const parent = headerValue(message, 'traceparent');
@@ -117,7 +184,7 @@ export function traceIdOf(message: InboundMessage): string | undefined {
   return match?.[1] !== undefined && !/^0+$/.test(match[1]) ? match[1] : undefined;
 }
 
-function headerValue(message: InboundMessage, name: string): string | undefined {
+function headerValue(message: SourceRecord, name: string): string | undefined {
   const raw = message.headers[name];
   const first = Array.isArray(raw) ? raw[0] : raw;
   return first === undefined ? undefined : first.toString();

@@ -1,5 +1,5 @@
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
-import type { OutcomeEvent, OutcomeListener } from '../delivery/outcome-event.js';
+import type { OutcomeEvent, OutcomeListener } from './outcome-event.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /**
