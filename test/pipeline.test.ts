@@ -4,7 +4,7 @@ import type { GenesysSender } from '../src/genesys/contact-batcher.js';
 import { Health } from '../src/health.js';
 import { DeadLetterWriter, DEAD_LETTER_HEADERS } from '../src/kafka/dead-letter.js';
 import type { InboundMessage } from '../src/kafka/message.js';
-import { Pipeline, type EventContext } from '../src/pipeline.js';
+import { Pipeline, type EventContext, type PipelineDeps } from '../src/pipeline.js';
 import type { Rule, RuleSet } from '../src/rules/rule-set.js';
 import { createLogger, recipientHasher } from '../src/telemetry/logger.js';
 import { LogCapture } from './support/bridge.js';
@@ -209,6 +209,25 @@ describe('Pipeline over fakes of the sender and dead-letter writer, with an embe
     expect(harness.deadLetters.written).toEqual([]);
     expect(await harness.gate.lookup(ref)).toMatchObject({ state: 'in-doubt' });
     expect(outcomes(harness)).toEqual(['in-doubt']);
+  });
+
+  it('asks Genesys again about a delivery an earlier run marked in doubt (it died before it could ask)', async () => {
+    const asked: string[] = [];
+    const resolver = {
+      resolve: (record: { idempotencyKey: string }) => {
+        asked.push(record.idempotencyKey);
+        return Promise.resolve({ kind: 'sent' as const, conversationId: 'conv-found', reason: 'one match' });
+      },
+    } as unknown as NonNullable<PipelineDeps['resolver']>;
+    harness = await pipelineHarness({ resolver });
+    const ref = harness.gate.ref(signup(9), 'welcome');
+    await harness.ledger.begin({ ...ref, recipientHash: 'r', owner: 'a-crashed-bridge' });
+    await harness.ledger.markInDoubt(ref, 'a-crashed-bridge', 'claimed and not recorded');
+    await harness.deliver(signup(9));
+    expect(outcomes(harness)).toEqual(['resolved']);
+    expect(asked).toEqual([ref.idempotencyKey]);
+    expect(harness.sender.requests).toEqual([]);
+    expect(await harness.gate.lookup(ref)).toMatchObject({ state: 'sent', genesysId: 'conv-found' });
   });
 
   it('retries a dead-letter write that fails until it succeeds: the event is not lost', async () => {

@@ -142,7 +142,9 @@ export class DeliveryAttempts {
     // A replay for this rule: its dead-lettered (or failed) record is claimed again rather than skipped.
     const replaying = keys.replay?.rule === rule.name;
     const known = await this.recording(() => gate.lookup(ref), log, ctx);
-    if (known && known.state !== 'pending' && !(replaying && isFailure(known))) {
+    // In doubt, with a resolver: claimed below and asked about again (an earlier run may have died while asking).
+    const askAgain = known?.state === 'in-doubt' && this.#deps.resolver !== undefined;
+    if (known && known.state !== 'pending' && !askAgain && !(replaying && isFailure(known))) {
       return this.#settleKnown(delivery, ref, known);
     }
     return undefined;
@@ -202,6 +204,8 @@ export class DeliveryAttempts {
         const { record } = claim;
         const reconciled = await this.#reconcile(delivery, key, ref, record, recipient);
         if (reconciled === 'resolved') return 'resolved';
+        // Known to be in doubt since an earlier run, and still not settled: a redelivery, counted as a skip.
+        if (reconciled === undefined && claim.earlier) return this.#skip(ref, record, log, ctx);
         if (reconciled === undefined) {
           this.#emit('in-doubt', message, rule, key, { recipientHash: recipient, reason: record.reason });
           const { idempotencyKey } = ref;

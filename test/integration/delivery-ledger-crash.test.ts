@@ -158,7 +158,7 @@ rules:
           const record = byId.get(id);
           expect(record?.idempotencyKey).toBe(`${topic}/${record?.partition}/${record?.offset}`);
           if (record?.state === 'in-doubt') {
-            inDoubt.push(`${id} (${received.get(id) ?? 0} received)`);
+            inDoubt.push(`${id} (${received.get(id) ?? 0} received: ${record.reason ?? 'no reason'})`);
             expect(received.get(id) ?? 0).toBeLessThanOrEqual(1);
             continue;
           }

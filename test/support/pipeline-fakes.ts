@@ -10,7 +10,7 @@ import type { GenesysSender } from '../../src/genesys/contact-batcher.js';
 import { Health } from '../../src/health.js';
 import type { DeadLetterReason } from '../../src/kafka/dead-letter.js';
 import type { InboundMessage } from '../../src/kafka/message.js';
-import { Pipeline } from '../../src/pipeline.js';
+import { Pipeline, type PipelineDeps } from '../../src/pipeline.js';
 import { parseRules } from '../../src/rules/rules-file.js';
 import { createLogger, recipientHasher } from '../../src/telemetry/logger.js';
 import { LogCapture } from './bridge.js';
@@ -118,7 +118,13 @@ export interface PipelineHarness {
 
 /** A pipeline over fakes (sender, dead-letter writer) and a real embedded ledger in a temp folder: no broker. */
 export async function pipelineHarness(
-  options: { script?: readonly SendStep[]; text?: string; deadLetterFailures?: number } = {},
+  options: {
+    script?: readonly SendStep[];
+    text?: string;
+    deadLetterFailures?: number;
+    /** Asks "Genesys" about deliveries left in doubt (delivery/in-doubt-resolver.ts). */
+    resolver?: PipelineDeps['resolver'];
+  } = {},
 ): Promise<PipelineHarness> {
   const dir = await tempDir('geb-pipeline-');
   const ledger = FileLedger.open(join(dir, 'ledger.jsonl'));
@@ -137,6 +143,7 @@ export async function pipelineHarness(
     recipientHash: recipientHasher(undefined),
     logger: createLogger('debug', logs),
     ledger: gate,
+    ...(options.resolver && { resolver: options.resolver }),
   });
   const stop = new AbortController();
   const ctx: EventContext = {

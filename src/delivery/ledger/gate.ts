@@ -34,7 +34,13 @@ export type Claim =
   /** Call Genesys. `attemptsBefore`: calls made for it by earlier runs. */
   | { readonly proceed: true; readonly attemptsBefore: number; readonly tookOver: boolean }
   /** Do not call Genesys: it is final already (`duplicate`), or in doubt and the policy is at-most-once. */
-  | { readonly proceed: false; readonly outcome: 'skipped' | 'in-doubt'; readonly record: DeliveryRecord };
+  | {
+      readonly proceed: false;
+      readonly outcome: 'skipped' | 'in-doubt';
+      readonly record: DeliveryRecord;
+      /** In doubt since an earlier run: if Genesys still cannot settle it, this redelivery is only a skip. */
+      readonly earlier?: boolean;
+    };
 
 /**
  * The ledger as the pipeline consults it: derives the idempotency key and applies the rule's policy to a pending
@@ -117,7 +123,8 @@ export class DeliveryGate {
 
   /**
    * `replay`: the event is a replay from the dead-letter topic (`geb dlq replay`) for this delivery: a final failure
-   * is claimed again (reopened) rather than skipped. Anything else final (sent, in doubt) is still skipped.
+   * is claimed again (reopened) rather than skipped. An in-doubt record is handed back in doubt, to be reconciled with
+   * Genesys again; anything else final (sent, dead-lettered) is skipped.
    */
   async claim(
     ref: DeliveryRef & EventOrigin,
@@ -134,6 +141,10 @@ export class DeliveryGate {
       if (replay && isFailure(record)) {
         const reopened = await this.ledger.reopen(input, record.owner);
         if (reopened) return { proceed: true, attemptsBefore: record.attempts, tookOver: false };
+      } else if (record.state === 'in-doubt') {
+        // Asked about again: the run that marked it may have died before Genesys was asked (a crash during the
+        // reconciliation), and the answer may be known now. Reconciling is a compare-and-set, safe to repeat.
+        return { proceed: false, outcome: 'in-doubt', record, earlier: true };
       } else if (record.state !== 'pending') {
         return { proceed: false, outcome: 'skipped', record };
       } else if (policy === 'at-least-once') {
