@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findMaven, freePort } from './kafka-broker.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -228,8 +229,7 @@ export async function startApicurio(options: { log?: Log } = {}): Promise<Apicur
       `http://127.0.0.1:${managementPort}/health/ready`,
       `http://127.0.0.1:${port}/health/ready`,
     ];
-    const deadline = Date.now() + 120_000;
-    for (;;) {
+    const ready = async () => {
       if (exited) throw new Error(`Apicurio Registry exited during start-up:\n${await tail(logFile)}`);
       const answers = await Promise.all(
         health.map((url) =>
@@ -239,12 +239,15 @@ export async function startApicurio(options: { log?: Log } = {}): Promise<Apicur
           ),
         ),
       );
-      if (answers.some(Boolean)) break;
-      if (Date.now() > deadline) {
-        throw new Error(`Apicurio Registry was not ready within 120 s:\n${await tail(logFile)}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+      return answers.some(Boolean);
+    };
+    await waitFor(ready, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: 'Apicurio Registry to be ready',
+    }).catch(async (error: Error) => {
+      throw new Error(`${error.message}:\n${await tail(logFile)}`);
+    });
   } catch (error) {
     await stop();
     throw error;

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -288,21 +289,19 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
 
 /** Resolves once nothing accepts connections on the port (a killed JVM's sockets close with the process). */
 async function waitUntilRefused(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const accepted = await new Promise<boolean>((resolveProbe) => {
+  const refused = () =>
+    new Promise<boolean>((resolveProbe) => {
       const socket = connect({ host: '127.0.0.1', port });
       socket.once('connect', () => {
         socket.destroy();
-        resolveProbe(true);
+        resolveProbe(false);
       });
-      socket.once('error', () => resolveProbe(false));
+      socket.once('error', () => resolveProbe(true));
     });
-    if (!accepted) return;
-    if (Date.now() > deadline)
-      throw new Error(`port ${port} still accepts connections 30 s after the broker was killed`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(refused, {
+    timeoutMs: 30_000,
+    what: `port ${port} to refuse connections after the broker was killed`,
+  });
 }
 
 function majorOf(version: string): number {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, Partitioners, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
 import { inject } from 'vitest';
+import { waitFor } from './wait.js';
 
 export function brokers(): string[] {
   return inject('kafkaBrokers').split(',');
@@ -106,17 +107,7 @@ export async function readTopic(topic: string, count: number, timeoutMs = 20_000
   }
 }
 
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  { timeoutMs = 20_000, intervalMs = 100, what = 'condition' } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor };
 
 /** How many records `topic` holds (the sum of its partitions' high watermarks, for a topic never truncated). */
 export async function topicSize(topic: string): Promise<number> {

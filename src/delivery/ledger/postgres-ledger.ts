@@ -198,30 +198,24 @@ export class PostgresLedger implements Ledger {
     );
   }
 
-  async takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
-    const [row] = await this.#rows(
-      `UPDATE $TABLE SET owner = $3, trace_id = coalesce($5, trace_id), recipient_hash = coalesce($6, recipient_hash),
-         updated_at = now()
-       WHERE rule = $1 AND idempotency_key = $2 AND state = 'pending' AND owner IS NOT DISTINCT FROM $4
-       RETURNING *`,
-      [
-        input.rule,
-        input.idempotencyKey,
-        input.owner,
-        fromOwner ?? null,
-        input.traceId ?? null,
-        input.recipientHash ?? null,
-      ],
-    );
-    return row;
+  takeOver(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+    return this.#reclaim(input, fromOwner, `state = 'pending'`);
   }
 
-  async reopen(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+  reopen(input: BeginInput, fromOwner: string | undefined): Promise<DeliveryRecord | undefined> {
+    return this.#reclaim(input, fromOwner, `state IN ('dead-lettered', 'failed')`);
+  }
+
+  /** Compare-and-set: back to pending for `input.owner`, only from `fromOwner` and a state `from` allows. */
+  async #reclaim(
+    input: BeginInput,
+    fromOwner: string | undefined,
+    from: string,
+  ): Promise<DeliveryRecord | undefined> {
     const [row] = await this.#rows(
       `UPDATE $TABLE SET state = 'pending', owner = $3, trace_id = coalesce($5, trace_id),
          recipient_hash = coalesce($6, recipient_hash), updated_at = now()
-       WHERE rule = $1 AND idempotency_key = $2 AND state IN ('dead-lettered', 'failed')
-         AND owner IS NOT DISTINCT FROM $4
+       WHERE rule = $1 AND idempotency_key = $2 AND ${from} AND owner IS NOT DISTINCT FROM $4
        RETURNING *`,
       [
         input.rule,
