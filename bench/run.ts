@@ -5,9 +5,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -39,6 +40,8 @@ const SIZES = quick
       budgetSeconds: 70,
     };
 const SIM_LATENCY_MS = 100;
+/** The latency run's first seconds, published and delivered before the measured span starts. */
+const WARMUP_SECONDS = 2;
 const CLIENT = { id: 'bench-client', secret: 'bench-secret' };
 /** The per-token budget of the budget path: Genesys' 300/min scaled to 50 per 10 s so that a run sees many windows. */
 const BUDGET = { calls: 50, windowMs: 10_000 };
@@ -231,25 +234,48 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
     // Added latency, at half the achievable rate: publish at a steady pace and compare with arrival at the simulator.
     const latencyTopic = await newTopic(admin, 'bench.latency');
     simulator.clearReceived();
-    const pace = Math.max(1, sent.rate / 2);
+    const pace = Number(process.env['BENCH_PACE'] ?? 0) || Math.max(1, sent.rate / 2);
     const total = Math.round(pace * SIZES.latencySeconds);
     const group = `bench-latency-${randomBytes(3).toString('hex')}`;
+    const observeFile = join(await tempDir('geb-bench-observe-'), 'observed.json');
     const { child, joined } = await bridge(
       brokers,
       group,
       await rulesFile(emailRule(latencyTopic)),
       unlimited(simulator.url),
+      observeFile,
     );
     await joined();
+    // A service runs warm: the first seconds of a fresh process (JIT, the HTTP pool's first connections, the heap
+    // growing to its working size) are measured apart, and the figures below are the steady state after them.
+    const warmup = Math.round(pace * WARMUP_SECONDS);
+    await producePaced(kafka, latencyTopic, warmup, pace);
+    await until(() => simulator.received(AGENTLESS_EMAIL_PATH).length >= warmup, 60_000);
+    const cold = percentile(
+      simulator
+        .received(AGENTLESS_EMAIL_PATH)
+        .map((r) => r.arrivedAtMs - publishedAt(r.body))
+        .sort((a, b) => a - b),
+      0.99,
+    );
+    simulator.clearReceived();
+    await writeFile(`${observeFile}.start`, '');
+    const benchLoop = monitorEventLoopDelay({ resolution: 1 });
+    benchLoop.enable();
     await producePaced(kafka, latencyTopic, total, pace);
     await until(() => simulator.received(AGENTLESS_EMAIL_PATH).length >= total, 60_000);
+    benchLoop.disable();
+    log(`  the bench's own event-loop delay meanwhile: p99 ${benchLoop.percentile(99) / 1e6 - 1} ms, max ${benchLoop.max / 1e6 - 1} ms`);
     await stop(child);
-    const added = simulator
+    const observed = JSON.parse(await readFile(observeFile, 'utf8')) as Observed;
+    // Publication to arrival at the simulator (before its 100 ms): the bridge's whole share, and nothing else's.
+    const timeline = simulator
       .received(AGENTLESS_EMAIL_PATH)
-      .map((r) => Date.parse(r.receivedAt) - publishedAt(r.body) - SIM_LATENCY_MS)
-      .sort((a, b) => a - b);
+      .map((r) => ({ published: publishedAt(r.body), added: r.arrivedAtMs - publishedAt(r.body) }));
+    const added = timeline.map((t) => t.added).sort((a, b) => a - b);
     const p50 = percentile(added, 0.5);
     const p99 = percentile(added, 0.99);
+    logTail(timeline, p99);
     const floor = await latencyFloor(kafka, admin, brokers, total, pace);
     const floorP50 = percentile(floor, 0.5);
     const floorP99 = percentile(floor, 0.99);
@@ -275,8 +301,40 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
       ),
       row('send', 'published → bare kafkajs eachMessage, p50 (baseline)', `${floorP50} ms`, '', '', ''),
       row('send', 'published → bare kafkajs eachMessage, p99 (baseline)', `${floorP99} ms`, '', '', ''),
+      row(
+        'send',
+        `added latency p99 in the first ${WARMUP_SECONDS} s of a fresh bridge (warm-up, not the target)`,
+        `${cold} ms`,
+        '',
+        '',
+        '',
+      ),
       row('send', `added latency p50 at ${pace.toFixed(0)} ev/s`, `${p50} ms`, '', '', ''),
       row('send', `added latency p99 at ${pace.toFixed(0)} ev/s`, `${p99} ms`, '', '< 20 ms', p99 < 20),
+      row(
+        'send',
+        'bridge CPU per delivery, same run (user + system)',
+        `${(observed.cpuMs / total).toFixed(2)} ms`,
+        '',
+        '',
+        '',
+      ),
+      row(
+        'send',
+        'bridge event-loop delay p50 / p99 / max, same run',
+        `${observed.loopDelayP50Ms} / ${observed.loopDelayP99Ms} / ${observed.loopDelayMaxMs} ms`,
+        '',
+        '',
+        '',
+      ),
+      row(
+        'send',
+        'bridge GC pauses, same run: count, total, p99, max',
+        `${observed.gcCount}, ${observed.gcTotalMs} ms, ${observed.gcP99Ms} ms, ${observed.gcMaxMs} ms`,
+        '',
+        '',
+        '',
+      ),
       row(
         'memory',
         'bridge peak RSS, send path',
@@ -289,6 +347,27 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
   } finally {
     await simulator.close();
   }
+}
+
+/** What bench/observe.mjs writes. */
+interface Observed {
+  cpuMs: number;
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  gcCount: number;
+  gcTotalMs: number;
+  gcP99Ms: number;
+  gcMaxMs: number;
+}
+
+/** Where in the run the slowest events were published (seconds from the first): a cluster at 0 is warm-up. */
+function logTail(timeline: readonly { published: number; added: number }[], p99: number): void {
+  const first = Math.min(...timeline.map((t) => t.published));
+  const slow = timeline
+    .filter((t) => t.added >= p99)
+    .map((t) => `${((t.published - first) / 1000).toFixed(2)} s: ${t.added} ms`);
+  log(`  the slowest 1% (published at, added; from ${first}): ${slow.join(', ')}`);
 }
 
 /**
@@ -652,6 +731,8 @@ async function bridge(
   group: string,
   rules: string,
   env: Record<string, string>,
+  /** A fresh file path: bench/observe.mjs writes the run's event-loop delay and GC pauses there at exit. */
+  observeFile?: string,
 ): Promise<Consumer> {
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every bridge run there (open it in Chrome DevTools);
   // BENCH_NODE_FLAGS adds Node flags to every bridge run: "--max-old-space-size=96", or "-r script.cjs" to preload an
@@ -659,6 +740,7 @@ async function bridge(
   const profile = process.env['BENCH_CPU_PROF'];
   const flags = [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ...(observeFile ? ['--import', join(ROOT, 'bench', 'observe.mjs')] : []),
     ...(process.env['BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? []),
   ];
   const child = spawn(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'run'], {
@@ -670,16 +752,26 @@ async function bridge(
       KAFKA_START_FROM: 'earliest',
       RULES_FILE: rules,
       // info: the 'joined consumer group' line is the start mark, taken the same way as the baselines' own.
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
       // A fresh ledger per run: the bench's topics start at offset 0 each time.
-      LEDGER_URL: join(await tempDir('geb-bench-ledger-'), 'deliveries.jsonl'),
+      LEDGER_URL: join(process.env['BENCH_LEDGER_DIR'] ?? (await tempDir('geb-bench-ledger-')), `deliveries-${group}.jsonl`),
       ...genesysEnv('http://127.0.0.1:9'),
       ...env,
+      ...(observeFile && { BENCH_OBSERVE_FILE: observeFile }),
+      // BENCH_BRIDGE_ENV="KAFKA_COMMIT_INTERVAL_MS=5000 …": settings for every bridge run, while tuning.
+      ...Object.fromEntries(
+        (process.env['BENCH_BRIDGE_ENV'] ?? '')
+          .split(' ')
+          .filter((pair) => pair.includes('='))
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      ),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const keep = process.env['BENCH_BRIDGE_LOG_DIR'];
+  if (keep) child.stdout?.pipe(createWriteStream(join(keep, `${group}.log`)));
   return { child, joined: joinedFromLog(child, '"msg":"joined consumer group"') };
 }
 

@@ -18,10 +18,11 @@ export interface Intake<M, P> {
    */
   roomFor(partition: string, offset: bigint): Promise<Admission>;
   /**
-   * Decodes and matches one message, in offset order within its partition. Rejects with ShutdownError when stopped
-   * first (the message is then fetched again); anything else is what the heartbeat threw (a rebalance).
+   * Decodes and matches one message, in offset order within its partition; synchronous when it needs no wait (most
+   * messages). Rejects with ShutdownError when stopped first (the message is then fetched again); anything else is
+   * what the heartbeat threw (a rebalance).
    */
-  prepare(message: M, hooks: { readonly heartbeat: () => Promise<void> }): Promise<P>;
+  prepare(message: M, hooks: { readonly heartbeat: () => Promise<void> }): P | Promise<P>;
   /**
    * Takes the prepared message in: its offset is committed once its outcome is final. Anything but 'accepted': it
    * was not taken (full: its partition is paused; unassigned: revoked meanwhile) and is fetched again.

@@ -93,15 +93,19 @@ export class StatusChecker {
       );
       return;
     }
+    const dueAt = Date.now() + this.#options.firstCheckAfterMs;
     this.#items.push({
       event,
       kind,
       conversationId,
       messageId: event.genesys?.messageId,
       checks: 0,
-      dueAt: Date.now() + this.#options.firstCheckAfterMs,
+      dueAt,
       lastReason: '',
     });
+    // Due after the timer already set (the usual case: every send adds the same delay): nothing to reschedule. Looking
+    // through every pending check on each send made the sends cost more the more checks were pending.
+    if (this.#timer !== undefined && dueAt >= this.#timerAt) return;
     this.#schedule();
   }
 

@@ -145,8 +145,10 @@ export async function startConsumer<P>(options: ConsumerOptions<P>): Promise<Run
 }
 
 /**
- * Hands each message of a fetched batch to the intake, in offset order, and moves kafkajs' fetch position past each
- * one taken in. A message not taken in (no room, revoked, stopping) ends the batch: it is fetched again later.
+ * Hands each message of a fetched batch to the intake, in offset order, and moves kafkajs' fetch position past the
+ * messages taken in. A message not taken in (no room, revoked, stopping) ends the batch: it is fetched again later.
+ * The hot loop of the filter path: the fetch position moves once per batch (kafkajs parses and prints a 64-bit offset
+ * each time), and whether the batch is still current is asked again only after something was awaited.
  */
 async function handBatchOver<P>(
   payload: EachBatchPayload,
@@ -156,23 +158,37 @@ async function handBatchOver<P>(
   const { batch } = payload;
   const id = partitionId(batch.topic, batch.partition);
   const heartbeat = { heartbeat: () => payload.heartbeat() };
-  for (const message of batch.messages) {
-    if (!payload.isRunning() || payload.isStale()) break;
-    const offset = BigInt(message.offset);
-    let admitted = intake.admits(id, offset);
-    if (admitted === 'full') admitted = await intake.roomFor(id, offset);
-    if (admitted === 'full' || admitted === 'unassigned') break;
-    if (admitted === 'accepted') {
-      let prepared: P;
-      try {
-        prepared = await intake.prepare(inbound(batch.topic, batch.partition, message), heartbeat);
-      } catch (error) {
-        if (error instanceof ShutdownError) break;
-        throw error;
+  const current = () => payload.isRunning() && !payload.isStale();
+  let taken: string | undefined;
+  try {
+    let awaited = true;
+    for (const message of batch.messages) {
+      if (awaited && !current()) break;
+      awaited = false;
+      const offset = BigInt(message.offset);
+      let admitted = intake.admits(id, offset);
+      if (admitted === 'full') {
+        admitted = await intake.roomFor(id, offset);
+        awaited = true;
       }
-      if (intake.offer(id, offset, prepared) !== 'accepted') break;
+      if (admitted === 'full' || admitted === 'unassigned') break;
+      if (admitted === 'accepted') {
+        let prepared = intake.prepare(inbound(batch.topic, batch.partition, message), heartbeat);
+        if (prepared instanceof Promise) {
+          awaited = true;
+          try {
+            prepared = await prepared;
+          } catch (error) {
+            if (error instanceof ShutdownError) break;
+            throw error;
+          }
+        }
+        if (intake.offer(id, offset, prepared) !== 'accepted') break;
+      }
+      taken = message.offset;
     }
-    payload.resolveOffset(message.offset);
+  } finally {
+    if (taken !== undefined) payload.resolveOffset(taken);
   }
   metrics?.consumerLag.set(
     { topic: batch.topic, partition: String(batch.partition) },

@@ -78,6 +78,11 @@ export interface SimulatorStats {
 export interface ReceivedRequest {
   readonly seq: number;
   readonly receivedAt: string;
+  /**
+   * When the request arrived (epoch ms), before its body was read and before any injected latency: what a caller's
+   * own delay is measured to. `receivedAt` is when it was answered, latency included.
+   */
+  readonly arrivedAtMs: number;
   readonly method: string;
   readonly path: string;
   readonly status: number;
@@ -112,6 +117,8 @@ export class GenesysSimulator {
   readonly #server: Server;
   readonly #clients = new Map<string, string>();
   readonly #tokens = new Map<string, IssuedToken>();
+  /** Arrival time of each request still open, by correlation id. */
+  readonly #arrivals = new Map<string, number>();
   readonly #received: ReceivedRequest[] = [];
   #tokenLifetimeS: number;
   readonly #invalidClientStatus: 400 | 401;
@@ -238,6 +245,8 @@ export class GenesysSimulator {
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const correlationId = randomUUID();
+    this.#arrivals.set(correlationId, Date.now());
+    res.once('close', () => this.#arrivals.delete(correlationId));
     res.setHeader('ININ-Correlation-Id', correlationId);
     const url = new URL(req.url ?? '/', 'http://simulator');
     const path = url.pathname;
@@ -613,9 +622,11 @@ export class GenesysSimulator {
     this.#json(res, 404, { message: `no admin route ${method} ${path}` });
   }
 
-  #record(entry: Omit<ReceivedRequest, 'seq' | 'receivedAt'>): void {
+  #record(entry: Omit<ReceivedRequest, 'seq' | 'receivedAt' | 'arrivedAtMs'>): void {
     this.#seq += 1;
-    this.#received.push({ seq: this.#seq, receivedAt: new Date().toISOString(), ...entry });
+    const now = Date.now();
+    const arrivedAtMs = this.#arrivals.get(entry.correlationId) ?? now;
+    this.#received.push({ seq: this.#seq, receivedAt: new Date(now).toISOString(), arrivedAtMs, ...entry });
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {

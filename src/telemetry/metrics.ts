@@ -7,11 +7,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly eventsConsumed = new Counter({
+  /**
+   * Records taken in since the last scrape, by topic. Counted here, not with `eventsConsumed.inc` per record: on the
+   * filter path prom-client's label hashing cost about a tenth of the bridge's share of the CPU.
+   */
+  readonly #consumed = new Map<string, number>();
+
+  readonly eventsConsumed: Counter<'topic'> = new Counter({
     name: 'geb_events_consumed_total',
     help: 'Kafka records taken from the topics the rules name.',
     labelNames: ['topic'] as const,
     registers: [this.registry],
+    collect: () => this.#flushConsumed(),
   });
 
   readonly eventsMatched = new Counter({
@@ -115,6 +122,16 @@ export class Metrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'geb_' });
+  }
+
+  /** One record of `topic` taken in (geb_events_consumed_total). */
+  countConsumed(topic: string): void {
+    this.#consumed.set(topic, (this.#consumed.get(topic) ?? 0) + 1);
+  }
+
+  #flushConsumed(): void {
+    for (const [topic, n] of this.#consumed) this.eventsConsumed.inc({ topic }, n);
+    this.#consumed.clear();
   }
 
   /** The Prometheus text exposition. */
