@@ -62,6 +62,8 @@ type LeafTest = (value: unknown) => boolean;
 
 export function compilePattern(pattern: Pattern | undefined): Matcher {
   if (!pattern || Object.keys(pattern).length === 0) return () => true;
+  const flat = exactValuesOnly(pattern);
+  if (flat) return flat;
   const expanded = expand(pattern, []);
   // The top-level leaf tests every alternative holds (the fields beside the `$or`s, such as `type`) are checked once,
   // first: a top-level leaf belongs to no array element, so checking it apart changes no answer, and an event of
@@ -73,6 +75,50 @@ export function compilePattern(pattern: Pattern | undefined): Matcher {
   }
   const sharedCheck = compileAlternative(shared, true);
   const alternatives = expanded.map((alt) => compileAlternative(without(alt, shared), true));
+  return matcherOf(sharedCheck, alternatives);
+}
+
+/**
+ * The usual rule, `{type: [OrderShipped]}` (top-level fields each listing exact values), as one closure over two
+ * arrays: the general compiler's tree of closures costs some 1.3 KB a rule, which with 10,000 rules is heap that every
+ * garbage collection walks. It answers as the general path does (compileLeaf's exact-values case, field by field).
+ */
+function exactValuesOnly(pattern: Pattern): Matcher | undefined {
+  const fields: string[] = [];
+  const allowed: (readonly unknown[])[] = [];
+  for (const [field, spec] of Object.entries(pattern)) {
+    if (field === OR || field === KAFKA_KEY || !Array.isArray(spec)) return undefined;
+    const conditions = spec as readonly Condition[];
+    if (conditions.length === 0 || conditions.some(isObject)) return undefined;
+    fields.push(field);
+    allowed.push([...conditions]);
+  }
+  return (event) => {
+    for (let i = 0; i < fields.length; i++) {
+      const value = fieldOf(event, fields[i] as string);
+      const values = allowed[i] as readonly unknown[];
+      const holds = Array.isArray(value)
+        ? flatten(value).some((element) => values.includes(element))
+        : values.includes(value);
+      if (!holds) return false;
+    }
+    return true;
+  };
+}
+
+/**
+ * Made apart from compilePattern so that the matcher's closure holds only the two checks: a closure made there would
+ * share its scope with the callbacks above and keep the expanded pattern alive for as long as the rule lives (about
+ * 2 KB a rule, a fifth of the heap with 10,000 rules).
+ */
+function matcherOf(sharedCheck: ObjectMatcher, alternatives: readonly ObjectMatcher[]): Matcher {
+  if (alternatives.length === 1) {
+    const [only] = alternatives as [ObjectMatcher];
+    return (event, kafka) => {
+      const input: TopInput = { [TOP_EVENT]: event, [TOP_KAFKA]: kafka };
+      return sharedCheck(input) && only(input);
+    };
+  }
   return (event, kafka) => {
     const input: TopInput = { [TOP_EVENT]: event, [TOP_KAFKA]: kafka };
     return sharedCheck(input) && alternatives.some((alt) => alt(input));
