@@ -4,6 +4,7 @@
 // TypeScript loader, and the observer must not add one.
 import { existsSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { clearInterval, setInterval } from 'node:timers';
 
 const file = process.env.BENCH_OBSERVE_FILE;
 if (file) {

@@ -265,7 +265,9 @@ async function sendPath(kafka: Kafka, admin: Admin, brokers: string): Promise<vo
     await producePaced(kafka, latencyTopic, total, pace);
     await until(() => simulator.received(AGENTLESS_EMAIL_PATH).length >= total, 60_000);
     benchLoop.disable();
-    log(`  the bench's own event-loop delay meanwhile: p99 ${benchLoop.percentile(99) / 1e6 - 1} ms, max ${benchLoop.max / 1e6 - 1} ms`);
+    log(
+      `  the bench's own event-loop delay meanwhile: p99 ${benchLoop.percentile(99) / 1e6 - 1} ms, max ${benchLoop.max / 1e6 - 1} ms`,
+    );
     await stop(child);
     const observed = JSON.parse(await readFile(observeFile, 'utf8')) as Observed;
     // Publication to arrival at the simulator (before its 100 ms): the bridge's whole share, and nothing else's.
@@ -649,6 +651,7 @@ async function measure(
   await consumer.joined();
   const joinedAt = Date.now();
   const cpuAtJoin = cpuMs(consumer.child.pid);
+  if (process.env['BENCH_DEBUG_RSS']) log(`    RSS peak at join: ${peakRss(consumer.child.pid)} MB`);
   const deadline = joinedAt + 8 * 60_000;
   for (;;) {
     const committed = await committedTotal(admin, group, topic);
@@ -756,7 +759,10 @@ async function bridge(
       ADMIN_PORT: '0',
       OTEL_SDK_DISABLED: 'true',
       // A fresh ledger per run: the bench's topics start at offset 0 each time.
-      LEDGER_URL: join(process.env['BENCH_LEDGER_DIR'] ?? (await tempDir('geb-bench-ledger-')), `deliveries-${group}.jsonl`),
+      LEDGER_URL: join(
+        process.env['BENCH_LEDGER_DIR'] ?? (await tempDir('geb-bench-ledger-')),
+        `deliveries-${group}.jsonl`,
+      ),
       ...genesysEnv('http://127.0.0.1:9'),
       ...env,
       ...(observeFile && { BENCH_OBSERVE_FILE: observeFile }),

@@ -1,38 +1,53 @@
 import { readFileSync } from 'node:fs';
-import { CONFIG_USAGE, configCommand } from './commands/config.js';
-import { DLQ_USAGE, dlqCommand } from './commands/dlq.js';
-import { RUN_USAGE, runCommand } from './commands/run.js';
-import { RULES_USAGE, rulesCommand } from './commands/rules.js';
-import { DELIVERIES_USAGE, deliveriesCommand } from './commands/deliveries.js';
 import { EXIT } from './commands/signals.js';
 import { maskUrlCredentials } from './secret.js';
-import { SIMULATOR_USAGE, simulatorCommand } from './commands/simulator.js';
-import { SUPPRESSIONS_USAGE, suppressionsCommand } from './commands/suppressions.js';
 
-/** Each command lives in src/commands/; this file only dispatches (src/cli.ts, the entry, sizes the heap first). */
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  run: () => runCommand(),
-  simulator: simulatorCommand,
-  config: configCommand,
-  rules: rulesCommand,
-  deliveries: deliveriesCommand,
-  dlq: (args) => dlqCommand(args),
-  suppressions: suppressionsCommand,
+type Command = (args: string[]) => Promise<number>;
+
+/**
+ * Each command lives in src/commands/; this file only dispatches (src/cli.ts, the entry, sizes the heap first). A
+ * command's module is loaded when it runs: `geb run` then never loads what only the other commands use.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => {
+    const { runCommand } = await import('./commands/run.js');
+    return () => runCommand();
+  },
+  simulator: async () => (await import('./commands/simulator.js')).simulatorCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
+  rules: async () => (await import('./commands/rules.js')).rulesCommand,
+  deliveries: async () => (await import('./commands/deliveries.js')).deliveriesCommand,
+  dlq: async () => {
+    const { dlqCommand } = await import('./commands/dlq.js');
+    return (args) => dlqCommand(args);
+  },
+  suppressions: async () => (await import('./commands/suppressions.js')).suppressionsCommand,
 };
 
-const USAGE = `Usage: geb <command> [options]
+async function usage(): Promise<string> {
+  const [run, simulator, config, rules, deliveries, dlq, suppressions] = await Promise.all([
+    import('./commands/run.js'),
+    import('./commands/simulator.js'),
+    import('./commands/config.js'),
+    import('./commands/rules.js'),
+    import('./commands/deliveries.js'),
+    import('./commands/dlq.js'),
+    import('./commands/suppressions.js'),
+  ]);
+  return `Usage: geb <command> [options]
 
 Commands:
-${RUN_USAGE}
-${SIMULATOR_USAGE}
-${CONFIG_USAGE}
-${RULES_USAGE}
-${DELIVERIES_USAGE}
-${DLQ_USAGE}
-${SUPPRESSIONS_USAGE}
+${run.RUN_USAGE}
+${simulator.SIMULATOR_USAGE}
+${config.CONFIG_USAGE}
+${rules.RULES_USAGE}
+${deliveries.DELIVERIES_USAGE}
+${dlq.DLQ_USAGE}
+${suppressions.SUPPRESSIONS_USAGE}
   --version                 Print the version.
   help                      Show this text.
 `;
+}
 
 /** package.json sits one level above both src/geb.ts and dist/geb.js, and ships in the package and the image. */
 function version(): string {
@@ -45,19 +60,19 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
+    process.stdout.write(await usage());
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
   if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${version()}\n`);
     return EXIT.ok;
   }
-  const handler = COMMANDS[command];
-  if (!handler) {
-    process.stderr.write(`geb: unknown command "${command}"\n\n${USAGE}`);
+  const load = COMMANDS[command];
+  if (!load) {
+    process.stderr.write(`geb: unknown command "${command}"\n\n${await usage()}`);
     return EXIT.usage;
   }
-  return handler(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,9 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyPackage } from '../lazy.js';
 import { BridgeError } from '../errors.js';
 import { isPostgresUrl } from './ledger/open.js';
 import type { OutcomeListener } from './outcome-event.js';
+
+const pgModule = lazyPackage<typeof pg>('pg');
 
 /**
  * The suppression list: recipients (by recipient hash, never the address) whose email bounced or whose message
@@ -159,7 +162,7 @@ export class PostgresSuppressions implements SuppressionStore {
     const parsed = new URL(url);
     const schema = parsed.searchParams.get('schema') ?? 'public';
     parsed.searchParams.delete('schema');
-    const pool = new pg.Pool({ connectionString: parsed.toString(), max: 2 });
+    const pool = new (pgModule().Pool)({ connectionString: parsed.toString(), max: 2 });
     pool.on('error', () => {});
     const quoted = `"${schema.replaceAll('"', '""')}"`;
     const store = new PostgresSuppressions(

@@ -1,4 +1,8 @@
-import { Redis } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { Redis } from 'ioredis';
+import { lazyPackage } from '../lazy.js';
+
+const ioredis = lazyPackage<typeof IORedis>('ioredis');
 import { BridgeError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { waitOut, type Waits } from '../wait.js';
@@ -184,7 +188,7 @@ export class RateLimiter {
   constructor(options: RateLimitOptions) {
     this.#perClient = new MemoryBucket(options.perClient);
     if (options.redisUrl) {
-      const redis = new Redis(options.redisUrl, {
+      const redis = new (ioredis().Redis)(options.redisUrl, {
         // Fail fast rather than queue calls while Redis is away: the delivery is then retried, and paused if
         // Redis stays away, instead of hanging.
         enableOfflineQueue: false,

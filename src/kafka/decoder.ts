@@ -2,9 +2,9 @@ import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { BridgeError } from '../errors.js';
-import { avroReader } from './avro.js';
 import type { InboundMessage } from './message.js';
-import { ProtobufReader } from './protobuf.js';
+import type * as AvroModule from './avro.js';
+import type * as ProtobufModule from './protobuf.js';
 import type { SchemaRegistryClient, WriterSchema } from './schema-registry.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -107,7 +107,9 @@ export class Decoder {
     }
     let reader = this.#readers.get(id);
     if (!reader) {
-      reader = registry.getById(id).then(compileReader);
+      reader = registry
+        .getById(id)
+        .then(async (writer) => compileReader(writer, await formatReaders(writer)));
       reader.catch(() => this.#readers.delete(id));
       this.#readers.set(id, reader);
     }
@@ -115,11 +117,28 @@ export class Decoder {
   }
 }
 
-function compileReader(writer: WriterSchema): Reader {
+/**
+ * The Avro and Protobuf readers (avsc, protobufjs), loaded with the first schema that needs them: a bridge that reads
+ * plain JSON never holds them in memory.
+ */
+async function formatReaders(writer: WriterSchema): Promise<FormatReaders> {
+  if (writer.schemaType === 'AVRO') return { avroReader: (await import('./avro.js')).avroReader };
+  if (writer.schemaType === 'PROTOBUF')
+    return { ProtobufReader: (await import('./protobuf.js')).ProtobufReader };
+  return {};
+}
+
+interface FormatReaders {
+  readonly avroReader?: typeof AvroModule.avroReader;
+  readonly ProtobufReader?: typeof ProtobufModule.ProtobufReader;
+}
+
+function compileReader(writer: WriterSchema, { avroReader, ProtobufReader }: FormatReaders): Reader {
   const what = `schema id ${writer.id ?? '?'}`;
   try {
     switch (writer.schemaType) {
       case 'AVRO': {
+        if (!avroReader) throw new Error('the Avro reader is not loaded');
         const type = avroReader(
           writer.schema,
           writer.referenced.map((r) => r.schema),
@@ -136,6 +155,7 @@ function compileReader(writer: WriterSchema): Reader {
         };
       }
       case 'PROTOBUF': {
+        if (!ProtobufReader) throw new Error('the Protobuf reader is not loaded');
         const reader = new ProtobufReader(
           writer.schema,
           writer.referenced.map((r) => r.schema),

@@ -1,5 +1,8 @@
 import { Agent as HttpsAgent } from 'node:https';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type * as ConfluentSchemaRegistry from '@kafkajs/confluent-schema-registry';
+import { lazyPackage } from '../lazy.js';
+
+const registryPackage = lazyPackage<typeof ConfluentSchemaRegistry>('@kafkajs/confluent-schema-registry');
 import { BridgeError } from '../errors.js';
 import type { Secret } from '../secret.js';
 
@@ -64,7 +67,7 @@ export class SchemaRegistryClient {
   constructor(settings: SchemaRegistrySettings) {
     this.url = settings.url.replace(/\/+$/, '');
     const tls = settings.ca !== undefined || settings.cert !== undefined;
-    const registry = new SchemaRegistry({
+    const registry = new (registryPackage().SchemaRegistry)({
       host: this.url,
       // Retries are ours (below): mappersmith reports network errors as status 400 and would not retry them.
       retry: { retries: 0 },

@@ -9,7 +9,10 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type * as SdkNode from '@opentelemetry/sdk-node';
+import { lazyPackage } from '../lazy.js';
+
+const sdkNode = lazyPackage<typeof SdkNode>('@opentelemetry/sdk-node');
 import { BridgeError, ShutdownError } from '../errors.js';
 
 /**
@@ -28,7 +31,7 @@ export interface Tracing {
 
 export function startTracing(env: Readonly<Record<string, string | undefined>> = process.env): Tracing {
   if (/^true$/i.test(env['OTEL_SDK_DISABLED'] ?? '')) return { shutdown: () => Promise.resolve() };
-  const sdk = new NodeSDK({
+  const sdk = new (sdkNode().NodeSDK)({
     serviceName: env['OTEL_SERVICE_NAME'] ?? 'genesys-event-bridge',
     instrumentations: [],
     // Metrics are served in Prometheus format on the admin server, and logs go to stdout as JSON lines.

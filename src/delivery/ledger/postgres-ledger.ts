@@ -1,4 +1,7 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyPackage } from '../../lazy.js';
+
+const pgModule = lazyPackage<typeof pg>('pg');
 import { BridgeError } from '../../errors.js';
 import {
   DEFAULT_QUERY_LIMIT,
@@ -43,7 +46,7 @@ export class PostgresLedger implements Ledger {
     const parsed = new URL(url);
     const schema = parsed.searchParams.get('schema') ?? 'public';
     parsed.searchParams.delete('schema');
-    const pool = new pg.Pool({ connectionString: parsed.toString(), max: 4 });
+    const pool = new (pgModule().Pool)({ connectionString: parsed.toString(), max: 4 });
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => {});
     const ledger = new PostgresLedger(
