@@ -2,6 +2,12 @@
  * `npm run bench [-- --quick] [-- --save]`: measures the bridge against the baselines a user would compare it with,
  * in the same run, on the real broker and the simulator. Prints a table of ratios; `--save` also writes the table
  * into docs/benchmarks.md. Targets are reported, never asserted.
+ *
+ * While tuning (none of these in a saved run): BENCH_CPU_PROF=DIR (a V8 CPU profile of every bridge run),
+ * BENCH_NODE_FLAGS="…" (Node flags for every bridge run), BENCH_BRIDGE_ENV="NAME=value …" (settings for every bridge
+ * run), BENCH_PACE=N (the latency run at N events/s instead of half the send rate), BENCH_BRIDGE_LOG_DIR=DIR (keep
+ * each bridge's log there) with BENCH_LOG_LEVEL=debug, BENCH_LEDGER_DIR=DIR (the file ledgers there, e.g. a tmpfs to
+ * take the disk out), KAFKA_GC_LOG=FILE (the broker's GC pauses).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,7 +39,7 @@ const REPEAT = Math.max(1, Number(process.argv.find((a) => a.startsWith('--repea
 const SIZES = quick
   ? { filterEvents: 50_000, sendEvents: 1_000, handWrittenEvents: 30, latencySeconds: 5, budgetSeconds: 25 }
   : {
-      filterEvents: 200_000,
+      filterEvents: 600_000,
       sendEvents: 4_000,
       handWrittenEvents: 60,
       latencySeconds: 15,
@@ -651,7 +657,8 @@ async function measure(
   await consumer.joined();
   const joinedAt = Date.now();
   const cpuAtJoin = cpuMs(consumer.child.pid);
-  if (process.env['BENCH_DEBUG_RSS']) log(`    RSS peak at join: ${peakRss(consumer.child.pid)} MB`);
+  // Start-up (modules, the rules) apart from what consuming adds.
+  log(`    resident at its group join: ${peakRss(consumer.child.pid)} MB peak`);
   const deadline = joinedAt + 8 * 60_000;
   for (;;) {
     const committed = await committedTotal(admin, group, topic);

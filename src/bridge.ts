@@ -17,7 +17,7 @@ import { Decoder } from './kafka/decoder.js';
 import { SchemaRegistryClient } from './kafka/schema-registry.js';
 import { topicFilter } from './kafka/topic-filter.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry-policy.js';
-import { Pipeline, type PipelineDeps } from './pipeline.js';
+import { Pipeline, type EventContext, type PipelineDeps } from './pipeline.js';
 import type { InboundMessage } from './kafka/message.js';
 import { DeliveryRunner, type RunnerOptions } from './delivery/runner.js';
 import { DeliveryGate } from './delivery/ledger/gate.js';
@@ -194,12 +194,17 @@ function preparing(pipeline: Pipeline) {
   const stopCalls = new AbortController();
   // Every delivery in flight listens on both (its waits, its HTTP call): hundreds at once is expected, not a leak.
   setMaxListeners(0, stopWaits.signal, stopCalls.signal);
-  const prepare: RunnerOptions<InboundMessage>['prepare'] = (message, waits) =>
-    pipeline.prepare(message, {
-      waitSignal: stopWaits.signal,
-      callSignal: stopCalls.signal,
-      heartbeat: waits.heartbeat,
-    });
+  // The consumer hands one `waits` per fetched batch: its messages share one context (not one object per message,
+  // on a path where most messages cost well under a microsecond).
+  let lastWaits: Parameters<RunnerOptions<InboundMessage>['prepare']>[1] | undefined;
+  let context: EventContext | undefined;
+  const prepare: RunnerOptions<InboundMessage>['prepare'] = (message, waits) => {
+    if (waits !== lastWaits || context === undefined) {
+      lastWaits = waits;
+      context = { waitSignal: stopWaits.signal, callSignal: stopCalls.signal, heartbeat: waits.heartbeat };
+    }
+    return pipeline.prepare(message, context);
+  };
   return { stopWaits, stopCalls, prepare };
 }
 

@@ -206,6 +206,7 @@ export async function startKafkaBroker(options: StartOptions = {}): Promise<Kafk
     '-Xms256m',
     '-Xmx768m',
     '-XX:+UseSerialGC',
+    // KAFKA_GC_LOG=file: the broker's GC pauses, with wall-clock times, to tell a broker pause from a client's.
     ...(process.env['KAFKA_GC_LOG'] ? [`-Xlog:gc:file=${process.env['KAFKA_GC_LOG']}:time`] : []),
     // Java ignores TMPDIR, and a killed JVM leaves its perf data file in /tmp: keep both inside the broker's folder.
     `-Djava.io.tmpdir=${dir}`,
