@@ -73,6 +73,20 @@ describe('suppression list', () => {
     }
   });
 
+  it('PostgreSQL store: replicas starting together on a new schema all open it (its table is created once)', async () => {
+    const schema = uniqueSchema();
+    // Before the advisory lock, concurrent CREATE TABLE IF NOT EXISTS failed one of them on a duplicate pg_type key.
+    const opened = await Promise.allSettled(
+      Array.from({ length: 4 }, () => openSuppressions(postgresUrl(schema))),
+    );
+    try {
+      expect(opened.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    } finally {
+      for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
+      await dropSchema(schema);
+    }
+  });
+
   it('geb suppressions list and remove (by hash or by address), next to the ledger file', async () => {
     const ledger = join(dir, 'ledger.jsonl');
     const store = await openSuppressions(ledger);
