@@ -27,7 +27,7 @@ if (file) {
     cpuAtStart = process.cpuUsage();
   }, 20);
   started.unref();
-  const ms = (ns) => Math.max(0, Math.round(ns / 1e4) / 100 - RESOLUTION_MS);
+  const ms = (ns) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
   process.on('exit', () => {
     const sorted = [...gcs].sort((a, b) => a - b);
     // `geb run` re-executes itself with a sized heap, and both processes load this file: the bridge exits first and
