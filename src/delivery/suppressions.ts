@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { lazyPackage } from '../lazy.js';
 import { BridgeError } from '../errors.js';
 import { isPostgresUrl } from './ledger/open.js';
+import { underSchemaLock } from './ledger/schema-lock.js';
 import type { OutcomeListener } from './outcome-event.js';
 
 const pgModule = lazyPackage<typeof pg>('pg');
@@ -171,7 +172,19 @@ export class PostgresSuppressions implements SuppressionStore {
       `postgresql ${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname} schema ${schema}`,
     );
     try {
-      await createTable(pool, quoted);
+      await underSchemaLock(pool, 'genesys-event-bridge suppressions', async (client) => {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${quoted}.geb_suppressions (
+             recipient_hash text PRIMARY KEY,
+             reason text NOT NULL,
+             rule text,
+             conversation_id text,
+             created_at timestamptz NOT NULL,
+             until timestamptz NOT NULL
+           )`,
+        );
+      });
     } catch (error) {
       await pool.end();
       throw unavailable(error);
@@ -245,33 +258,4 @@ function unavailable(error: unknown): BridgeError {
     'LEDGER_UNAVAILABLE',
     `the PostgreSQL suppression list failed: ${error instanceof Error ? error.message : String(error)}`,
   );
-}
-
-/**
- * Under an advisory lock, in one transaction: replicas starting together would otherwise race on `CREATE … IF NOT
- * EXISTS`, which PostgreSQL does not make atomic (the loser fails with a duplicate key in pg_type and cannot start).
- */
-async function createTable(pool: pg.Pool, quoted: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('genesys-event-bridge suppressions'))");
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${quoted}.geb_suppressions (
-         recipient_hash text PRIMARY KEY,
-         reason text NOT NULL,
-         rule text,
-         conversation_id text,
-         created_at timestamptz NOT NULL,
-         until timestamptz NOT NULL
-       )`,
-    );
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
 }

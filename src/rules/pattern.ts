@@ -95,12 +95,7 @@ function exactValuesOnly(pattern: Pattern): Matcher | undefined {
   }
   return (event) => {
     for (let i = 0; i < fields.length; i++) {
-      const value = fieldOf(event, fields[i] as string);
-      const values = allowed[i] as readonly unknown[];
-      const holds = Array.isArray(value)
-        ? flatten(value).some((element) => values.includes(element))
-        : values.includes(value);
-      if (!holds) return false;
+      if (!holdsOneOf(allowed[i] as readonly unknown[], fieldOf(event, fields[i] as string))) return false;
     }
     return true;
   };
@@ -243,15 +238,19 @@ function flatten(values: readonly unknown[]): readonly unknown[] {
   return values.some(Array.isArray) ? values.flat(Infinity) : values;
 }
 
+/** An exact-values leaf: the field's value, or one element of it when it is an array (flattened), is one of them. */
+function holdsOneOf(values: readonly unknown[], value: unknown): boolean {
+  return Array.isArray(value)
+    ? flatten(value).some((element) => values.includes(element))
+    : values.includes(value);
+}
+
 function compileLeaf(conditions: readonly Condition[], path: (string | number)[]): LeafTest {
   // Exact values are the common leaf (a type, a country): one small closure rather than one per value, which counts
   // when a file holds thousands of rules.
   if (conditions.every((c) => !isObject(c))) {
     const values: readonly unknown[] = [...conditions];
-    return (value) =>
-      Array.isArray(value)
-        ? flatten(value).some((element) => values.includes(element))
-        : values.includes(value);
+    return (value) => holdsOneOf(values, value);
   }
   const tests = conditions.map((c, i) => compileCondition(c, [...path, i]));
   const onMissing = tests.some((t) => t.matchesMissing);

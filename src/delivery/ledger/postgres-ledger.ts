@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { lazyPackage } from '../../lazy.js';
+import { underSchemaLock } from './schema-lock.js';
 
 const pgModule = lazyPackage<typeof pg>('pg');
 import { BridgeError } from '../../errors.js';
@@ -64,10 +65,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async #migrate(schema: string): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('genesys-event-bridge ledger'))");
+    await underSchemaLock(this.#pool, 'genesys-event-bridge ledger', async (client) => {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
       await client.query(
         `CREATE TABLE IF NOT EXISTS ${quoteIdent(schema)}.geb_ledger_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
@@ -84,13 +82,7 @@ export class PostgresLedger implements Ledger {
           version,
         ]);
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**
